@@ -1,0 +1,100 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(name = "toolhost", version, about = "MCP tool host: tools are sandboxed WebAssembly components")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Mint a token signed with the configured HS256 secret.
+    Token(TokenArgs),
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Flags shared by every command that reads the configuration.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "TOOLHOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the secret, the SQLite database and the compile cache.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of plugin components (default dist/plugins).
+    #[arg(long)]
+    pub plugins_dir: Option<PathBuf>,
+    /// Database URL (default sqlite://<data-dir>/toolhost.db).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Base URL clients use to reach the server.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            data_dir: self.common.data_dir.clone(),
+            plugins_dir: self.plugins_dir.clone(),
+            database_url: self.database_url.clone(),
+            log_format: self.log_format,
+            public_url: self.public_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// The token subject (the user the token speaks for).
+    #[arg(long)]
+    pub sub: String,
+    /// Scopes, space- or comma-separated, repeatable: read, write, admin.
+    #[arg(long = "scope", default_value = "read")]
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Print a plugin's tools and needed capabilities without serving it.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: ConfigArgs,
+    },
+}
