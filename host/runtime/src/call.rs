@@ -277,14 +277,14 @@ pub(crate) fn classify_trap(
             detail: format!("{} ms of CPU", limits.cpu_ms),
         };
     }
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::StackOverflow {
-            return CallError::Limit {
-                plugin,
-                limit: Limit::Stack,
-                detail: "call stack exhausted".into(),
-            };
-        }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::StackOverflow
+    {
+        return CallError::Limit {
+            plugin,
+            limit: Limit::Stack,
+            detail: "call stack exhausted".into(),
+        };
     }
     if state.limiter.memory_denied {
         return CallError::Limit {
@@ -336,12 +336,12 @@ pub(crate) fn convert_output(
     }
     let structured = match out.structured {
         None => None,
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-            CallError::InvalidOutput {
+        Some(text) => Some(
+            serde_json::from_str(&text).map_err(|e| CallError::InvalidOutput {
                 plugin: plugin.clone(),
                 reason: format!("structured output is not JSON: {e}"),
-            }
-        })?),
+            })?,
+        ),
     };
     let content = out
         .content

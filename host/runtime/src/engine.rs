@@ -10,13 +10,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::limits::{
     ASYNC_STACK_BYTES, EPOCH_TICK, Limits, MAX_CORE_INSTANCES_PER_COMPONENT,
-    MAX_MEMORIES_PER_COMPONENT, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_COMPONENT,
-    MAX_WASM_STACK_BYTES,
+    MAX_MEMORIES_PER_COMPONENT, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_COMPONENT, MAX_WASM_STACK_BYTES,
 };
 
 /// Memory kept resident in a pooled slot between instances: resetting it with
 /// memset is cheaper than `madvise` for the small heaps tools use.
-const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+const KEEP_RESIDENT_BYTES: usize = 0;
 
 /// Builds the engine every plugin runs in. Configuration is part of the
 /// compiled-artifact cache key, so changing it invalidates the cache.

@@ -134,7 +134,11 @@ impl GrantPolicy {
             .flatten()
             .filter_map(|c| c.parse::<Capability>().err())
             .collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// What the operator granted `plugin` (unparseable entries are ignored;
@@ -206,7 +210,10 @@ mod tests {
         let table: &[(&str, Result<Capability, &str>)] = &[
             ("devices-read", Ok(Capability::DevicesRead)),
             ("metrics", Ok(Capability::Metrics)),
-            ("ssh:docker,zpool", Ok(Capability::Ssh(set(&["docker", "zpool"])))),
+            (
+                "ssh:docker,zpool",
+                Ok(Capability::Ssh(set(&["docker", "zpool"]))),
+            ),
             ("store:tasks", Ok(Capability::Store(set(&["tasks"])))),
             ("ssh", Err("needs a list after ':'")),
             ("ssh:", Err("the list after ':' is empty")),

@@ -64,7 +64,11 @@ impl ToolSpec {
                 }
             })
             .collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -270,7 +274,9 @@ fn parse_schema(
             }
             Ok(Arc::new(map))
         }
-        Ok(_) => Err(format!("tool {tool:?}: {which} schema is not a JSON object")),
+        Ok(_) => Err(format!(
+            "tool {tool:?}: {which} schema is not a JSON object"
+        )),
         Err(e) => Err(format!("tool {tool:?}: {which} schema is not JSON: {e}")),
     }
 }

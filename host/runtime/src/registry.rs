@@ -98,13 +98,13 @@ impl Registry {
         let name = plugin.name().to_owned();
         let previous_name = old.files.get(&plugin.path).cloned();
 
-        if let Some(existing) = old.plugins.get(&name) {
-            if existing.path != plugin.path {
-                return Err(RegistryError::DuplicatePlugin {
-                    name,
-                    existing: existing.path.display().to_string(),
-                });
-            }
+        if let Some(existing) = old.plugins.get(&name)
+            && existing.path != plugin.path
+        {
+            return Err(RegistryError::DuplicatePlugin {
+                name,
+                existing: existing.path.display().to_string(),
+            });
         }
         let replaced = |owner: &str| Some(owner) == previous_name.as_deref() || owner == name;
         let collisions: Vec<(String, String)> = plugin

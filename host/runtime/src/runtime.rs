@@ -46,12 +46,17 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is {size} bytes; components larger than {MAX_COMPONENT_BYTES} bytes are refused")]
+    #[error(
+        "{path} is {size} bytes; components larger than {MAX_COMPONENT_BYTES} bytes are refused"
+    )]
     TooLarge { path: PathBuf, size: u64 },
     #[error("{path} is not a valid WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },
     #[error("{path} was refused: {}", .problems.join("; "))]
-    Refused { path: PathBuf, problems: Vec<String> },
+    Refused {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
     #[error("{path}: describe() failed: {source}")]
     Describe { path: PathBuf, source: CallError },
     #[error("{path}: {source:#}")]
@@ -84,7 +89,10 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine, links the provided capabilities and starts the
     /// epoch ticker.
-    pub fn new(config: RuntimeConfig, devices: Arc<dyn DeviceDirectory>) -> anyhow::Result<Runtime> {
+    pub fn new(
+        config: RuntimeConfig,
+        devices: Arc<dyn DeviceDirectory>,
+    ) -> anyhow::Result<Runtime> {
         if let Err(errors) = config.grants.validate() {
             let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
             anyhow::bail!("invalid grants: {}", list.join("; "));
@@ -245,7 +253,9 @@ impl Runtime {
         args: &serde_json::Value,
         mut ctx: CallContext,
     ) -> Result<ToolOutput, CallError> {
-        let spec = plugin.tool(tool).ok_or_else(|| CallError::UnknownTool(tool.to_owned()))?;
+        let spec = plugin
+            .tool(tool)
+            .ok_or_else(|| CallError::UnknownTool(tool.to_owned()))?;
         let args_json = serde_json::to_string(args).map_err(|e| CallError::Host(e.into()))?;
         if args_json.len() > self.config.limits.max_args_bytes {
             return Err(CallError::Limit {
@@ -258,7 +268,8 @@ impl Runtime {
                 ),
             });
         }
-        spec.validate_args(args).map_err(CallError::InvalidArguments)?;
+        spec.validate_args(args)
+            .map_err(CallError::InvalidArguments)?;
         ctx.plugin = plugin.name().into();
         let name: Arc<str> = ctx.plugin.clone();
         let tool = tool.to_owned();
@@ -352,7 +363,9 @@ fn import_problems(imports: &[String]) -> Vec<String> {
                      but not provided by this host version"
                 ))
             } else {
-                Some(format!("imports {name}, which is not part of the toolhost:plugin package"))
+                Some(format!(
+                    "imports {name}, which is not part of the toolhost:plugin package"
+                ))
             }
         })
         .collect()

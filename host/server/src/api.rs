@@ -11,5 +11,9 @@ use serde_json::json;
 /// The JSON error body every REST endpoint uses:
 /// `{"error":{"code":…,"message":…}}` plus optional extra fields.
 pub fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }

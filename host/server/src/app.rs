@@ -68,7 +68,8 @@ pub async fn run(
     let bound = listener.local_addr().context("reading the bound address")?;
     let base = public_url(&config, bound);
 
-    let (keys, _origin) = Keys::load(&config.auth, &config.data_dir).context("loading auth keys")?;
+    let (keys, _origin) =
+        Keys::load(&config.auth, &config.data_dir).context("loading auth keys")?;
     let verifier = Verifier::new(&keys, &config.auth);
     let resource = config
         .auth
@@ -111,7 +112,8 @@ pub async fn run(
     };
     let scanned = Arc::new(AtomicBool::new(false));
     {
-        let (runtime, dir, scanned) = (runtime.clone(), config.plugins_dir.clone(), scanned.clone());
+        let (runtime, dir, scanned) =
+            (runtime.clone(), config.plugins_dir.clone(), scanned.clone());
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             match plugins::scan(&runtime, &dir).await {

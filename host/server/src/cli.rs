@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{LogFormat, Overrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "toolhost", version, about = "MCP tool host: tools are sandboxed WebAssembly components")]
+#[command(
+    name = "toolhost",
+    version,
+    about = "MCP tool host: tools are sandboxed WebAssembly components"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

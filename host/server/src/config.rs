@@ -61,9 +61,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| {
-                SocketAddr::from(([127, 0, 0, 1], 8080))
-            }),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             public_url: None,
             data_dir: PathBuf::from("data"),
             plugins_dir: PathBuf::from("dist/plugins"),
@@ -103,7 +103,11 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             fig = fig.merge(Toml::file(file));
         }
         fig = fig.merge(Env::prefixed("TOOLHOST_").split("__"));
@@ -118,9 +122,9 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("toolhost.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("toolhost.db").display()))
     }
 
     /// Where compiled components are cached.

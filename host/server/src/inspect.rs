@@ -74,7 +74,11 @@ pub async fn run(config: &Config, file: &Path, as_json: bool) -> anyhow::Result<
     let caps: Vec<String> = m.capabilities.iter().map(ToString::to_string).collect();
     println!(
         "  capabilities: {}",
-        if caps.is_empty() { "none".into() } else { caps.join(", ") }
+        if caps.is_empty() {
+            "none".into()
+        } else {
+            caps.join(", ")
+        }
     );
     println!("  imports: {}", plugin.imports.join(", "));
     println!("  tools ({}):", m.tools.len());

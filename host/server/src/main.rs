@@ -31,7 +31,10 @@ const FIRST_START_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -123,9 +126,16 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     }
     let data_dir = config.data_dir.clone();
     app::run(config, listener, shutdown, move |started| {
-        println!("toolhost {} listening on {}", env!("CARGO_PKG_VERSION"), started.url);
+        println!(
+            "toolhost {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            started.url
+        );
         println!("  MCP endpoint (streamable HTTP): {}/mcp", started.url);
-        println!("  REST: {}/api/tools, {}/api/devices", started.url, started.url);
+        println!(
+            "  REST: {}/api/tools, {}/api/devices",
+            started.url, started.url
+        );
         match first_token {
             Some(token) => {
                 println!(

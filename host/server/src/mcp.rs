@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use arc_swap::ArcSwapOption;
 use base64::Engine as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool, ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -64,10 +64,10 @@ impl McpHandler {
 
     fn tool_list(&self) -> Arc<Vec<Tool>> {
         let catalog = self.tools.runtime().registry().snapshot();
-        if let Some(cached) = self.cache.load_full() {
-            if cached.0 == catalog.generation {
-                return cached.1.clone();
-            }
+        if let Some(cached) = self.cache.load_full()
+            && cached.0 == catalog.generation
+        {
+            return cached.1.clone();
         }
         let list = Arc::new(build_tool_list(&catalog));
         self.cache
@@ -295,7 +295,13 @@ impl ServerHandler for McpHandler {
         ));
         let outcome = self
             .tools
-            .call(&principal, &request.name, args, Some(tx), context.ct.clone())
+            .call(
+                &principal,
+                &request.name,
+                args,
+                Some(tx),
+                context.ct.clone(),
+            )
             .await;
         // Every sender is gone once the call returns; wait so notifications
         // reach the client before the result does.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use toolhost_auth::{Principal, Scope};
-use toolhost_runtime::{CallContext, CallError, CallEvent, Caller, LoadedPlugin, Runtime, ToolOutput, ToolSpec};
+use toolhost_runtime::{
+    CallContext, CallError, CallEvent, Caller, LoadedPlugin, Runtime, ToolOutput, ToolSpec,
+};
 
 /// Why a call was not run or did not succeed, by what the edge does next.
 #[derive(Debug, thiserror::Error)]

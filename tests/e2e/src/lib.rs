@@ -43,11 +43,15 @@ pub fn repo_root() -> PathBuf {
 
 /// A built component under `dist/`, e.g. `fixture("echo")` or `bundled("utility")`.
 pub fn fixture(name: &str) -> PathBuf {
-    repo_root().join("dist/fixtures").join(format!("{name}.wasm"))
+    repo_root()
+        .join("dist/fixtures")
+        .join(format!("{name}.wasm"))
 }
 
 pub fn bundled(name: &str) -> PathBuf {
-    repo_root().join("dist/plugins").join(format!("{name}.wasm"))
+    repo_root()
+        .join("dist/plugins")
+        .join(format!("{name}.wasm"))
 }
 
 /// The `toolhost` binary built by `cargo build` next to this test binary.
@@ -173,10 +177,10 @@ impl TestServer {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
-            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 bail!("server not ready within {READY_TIMEOUT:?}");

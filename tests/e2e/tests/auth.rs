@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use toolhost_e2e::{ServerOptions, TestServer, claims, fixture, repo_root, sign};
 
-
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
 
 fn b64(v: &Value) -> String {
@@ -16,7 +15,8 @@ fn b64(v: &Value) -> String {
     let bytes = serde_json::to_vec(v).expect("json");
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
         for i in 0..=chunk.len() {
             let _ = out.write_char(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -91,9 +91,15 @@ async fn bad_tokens_never_reach_a_tool() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name} on /mcp");
         let h = www_authenticate(&r);
         assert!(h.starts_with("Bearer "), "{name}: {h}");
-        assert!(h.contains(&format!("resource_metadata=\"{metadata}\"")), "{name}: {h}");
+        assert!(
+            h.contains(&format!("resource_metadata=\"{metadata}\"")),
+            "{name}: {h}"
+        );
         if auth.is_some() && name != "not bearer" {
-            assert!(h.contains("invalid_token") || name == "empty", "{name}: {h}");
+            assert!(
+                h.contains("invalid_token") || name == "empty",
+                "{name}: {h}"
+            );
         }
         // The same token on the REST tool endpoint.
         let mut req = reqwest::Client::new()
@@ -129,11 +135,22 @@ async fn bad_tokens_never_reach_a_tool() {
     assert_eq!(body["content"][0]["text"], "x");
 
     // Health and metadata need no token.
-    for path in ["/healthz", "/readyz", "/.well-known/oauth-protected-resource/mcp"] {
-        let r = reqwest::get(format!("{}{path}", server.url)).await.expect("get");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let r = reqwest::get(format!("{}{path}", server.url))
+            .await
+            .expect("get");
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
-    let doc: Value = reqwest::get(&metadata).await.expect("get").json().await.expect("json");
+    let doc: Value = reqwest::get(&metadata)
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(doc["resource"], format!("{}/mcp", server.url));
 }
 
@@ -174,5 +191,41 @@ async fn an_rs256_server_refuses_hs256_tokens_signed_with_its_public_key() {
     )
     .expect("sign");
     let r = post_mcp(&server, Some(format!("Bearer {good}"))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn mcp_refuses_foreign_host_and_origin_headers() {
+    let server = TestServer::start(ServerOptions {
+        plugins: vec![fixture("echo")],
+        extra_config: "allowed_origins = [\"http://localhost:*\"]\n".into(),
+    })
+    .await
+    .expect("server");
+    let token = server.token("a", "read");
+    let send = |host: Option<&'static str>, origin: Option<&'static str>| {
+        let mut req = reqwest::Client::new()
+            .post(server.mcp_url())
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(INIT);
+        if let Some(h) = host {
+            req = req.header("Host", h);
+        }
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        req.send()
+    };
+    // A rebinding page reaches us under its own name: refused.
+    let r = send(Some("attacker.example"), None).await.expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = send(None, Some("http://attacker.example")).await.expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Loopback names and allowed origins pass.
+    let r = send(None, Some("http://localhost:3000")).await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(None, None).await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
 }

@@ -12,7 +12,11 @@ fn inspect_prints_tools_and_capabilities_without_serving() {
         .arg(bundled("utility"))
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["name"], "utility");
     assert_eq!(doc["capabilities"], serde_json::json!(["devices-read"]));
@@ -22,7 +26,10 @@ fn inspect_prints_tools_and_capabilities_without_serving() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert!(tools.contains(&"list_devices") && tools.contains(&"get_device"), "{tools:?}");
+    assert!(
+        tools.contains(&"list_devices") && tools.contains(&"get_device"),
+        "{tools:?}"
+    );
 }
 
 #[test]
@@ -69,7 +76,10 @@ async fn first_start_creates_a_secret_and_prints_a_working_admin_token() {
     assert!(data.join("jwt-secret").exists());
     let lines = server.stdout_lines.lock().expect("lines").clone();
     let printed = lines.join("\n");
-    assert!(printed.contains(&format!("{}/mcp", server.url)), "{printed}");
+    assert!(
+        printed.contains(&format!("{}/mcp", server.url)),
+        "{printed}"
+    );
     let token = lines
         .iter()
         .map(|l| l.trim())
@@ -79,7 +89,13 @@ async fn first_start_creates_a_secret_and_prints_a_working_admin_token() {
     let client = McpClient::connect(&server.mcp_url(), &token, Revision::Sessions)
         .await
         .expect("the printed token works");
-    assert!(client.tool_names().await.expect("list").contains(&"list_devices".into()));
+    assert!(
+        client
+            .tool_names()
+            .await
+            .expect("list")
+            .contains(&"list_devices".into())
+    );
 
     // `toolhost token` mints from the same secret.
     let out = Command::new(binary().expect("binary"))
@@ -87,8 +103,15 @@ async fn first_start_creates_a_secret_and_prints_a_working_admin_token() {
         .arg(&data)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let minted = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
     let client = McpClient::connect(&server.mcp_url(), &minted, Revision::Sessions)
         .await
         .expect("the minted token works");

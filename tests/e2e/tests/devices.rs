@@ -7,14 +7,22 @@ use toolhost_e2e::{McpClient, Revision, ServerOptions, TestServer};
 
 #[tokio::test]
 async fn the_registry_is_managed_over_rest_and_read_by_the_utility_plugin() {
-    let server = TestServer::start(ServerOptions::default()).await.expect("server");
+    let server = TestServer::start(ServerOptions::default())
+        .await
+        .expect("server");
     let http = reqwest::Client::new();
     let api = format!("{}/api/devices", server.url);
     let admin = server.token("root", "admin");
     let reader = server.token("viewer", "read");
 
     let web = json!({"name": "web1", "hostname": "10.0.0.5", "tags": ["web", "prod"], "device_type": "linux"});
-    let r = http.post(&api).bearer_auth(&admin).json(&web).send().await.expect("post");
+    let r = http
+        .post(&api)
+        .bearer_auth(&admin)
+        .json(&web)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.headers().get("location").is_some());
     let created: Value = r.json().await.expect("json");
@@ -22,14 +30,32 @@ async fn the_registry_is_managed_over_rest_and_read_by_the_utility_plugin() {
     assert_eq!(created["port"], 22);
 
     let db = json!({"name": "db1", "hostname": "db1.lan", "port": 2222, "tags": ["prod"], "status": "maintenance"});
-    let r = http.post(&api).bearer_auth(&admin).json(&db).send().await.expect("post");
+    let r = http
+        .post(&api)
+        .bearer_auth(&admin)
+        .json(&db)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // Duplicate name → 409; bad fields → 422 naming each; unknown id → 404.
-    let r = http.post(&api).bearer_auth(&admin).json(&web).send().await.expect("post");
+    let r = http
+        .post(&api)
+        .bearer_auth(&admin)
+        .json(&web)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let bad = json!({"name": "bad name", "hostname": "x; rm -rf /", "port": 0});
-    let r = http.post(&api).bearer_auth(&admin).json(&bad).send().await.expect("post");
+    let r = http
+        .post(&api)
+        .bearer_auth(&admin)
+        .json(&bad)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = r.json().await.expect("json");
     let fields: Vec<&str> = body["error"]["fields"]
@@ -41,11 +67,22 @@ async fn the_registry_is_managed_over_rest_and_read_by_the_utility_plugin() {
     for f in ["name", "hostname", "port"] {
         assert!(fields.contains(&f), "{f} not named in {body}");
     }
-    let r = http.get(format!("{api}/no-such-id")).bearer_auth(&reader).send().await.expect("get");
+    let r = http
+        .get(format!("{api}/no-such-id"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Changes need admin.
-    let r = http.post(&api).bearer_auth(&reader).json(&json!({"name": "x", "hostname": "x"})).send().await.expect("post");
+    let r = http
+        .post(&api)
+        .bearer_auth(&reader)
+        .json(&json!({"name": "x", "hostname": "x"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = http
         .patch(format!("{api}/{id}"))
@@ -60,7 +97,10 @@ async fn the_registry_is_managed_over_rest_and_read_by_the_utility_plugin() {
     let client = McpClient::connect(&server.mcp_url(), &reader, Revision::Sessions)
         .await
         .expect("connect");
-    let r = client.call("list_devices", json!({"tag": "prod"})).await.expect("list");
+    let r = client
+        .call("list_devices", json!({"tag": "prod"}))
+        .await
+        .expect("list");
     assert_eq!(r.is_error, Some(false), "{r:?}");
     let s = r.structured_content.expect("structured");
     assert_eq!(s["total"], 2);
@@ -71,14 +111,25 @@ async fn the_registry_is_managed_over_rest_and_read_by_the_utility_plugin() {
     let s = r.structured_content.expect("structured");
     assert_eq!(s["total"], 1);
     assert_eq!(s["devices"][0]["name"], "db1");
-    let r = client.call("get_device", json!({"device": "web1"})).await.expect("get");
+    let r = client
+        .call("get_device", json!({"device": "web1"}))
+        .await
+        .expect("get");
     let s = r.structured_content.expect("structured");
     assert_eq!(s["description"], "front door");
     assert_eq!(s["id"], id.as_str());
 
     // Delete, then it is gone for both.
-    let r = http.delete(format!("{api}/{id}")).bearer_auth(&admin).send().await.expect("delete");
+    let r = http
+        .delete(format!("{api}/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = client.call("get_device", json!({"device": "web1"})).await.expect("get");
+    let r = client
+        .call("get_device", json!({"device": "web1"}))
+        .await
+        .expect("get");
     assert_eq!(r.is_error, Some(true));
 }

@@ -29,13 +29,21 @@ async fn wait_for_tools(client: &McpClient, pred: impl Fn(&[String]) -> bool) ->
 
 #[tokio::test]
 async fn plugins_come_and_go_without_a_restart() {
-    let server = TestServer::start(ServerOptions::default()).await.expect("server");
+    let server = TestServer::start(ServerOptions::default())
+        .await
+        .expect("server");
     let dir = server.plugins_dir();
     let token = server.token("ops", "read");
     let mut client = McpClient::connect(&server.mcp_url(), &token, Revision::Sessions)
         .await
         .expect("connect");
-    assert!(!client.tool_names().await.expect("list").contains(&"echo".into()));
+    assert!(
+        !client
+            .tool_names()
+            .await
+            .expect("list")
+            .contains(&"echo".into())
+    );
 
     // Add: the session hears list_changed and the tool works.
     drop_in(&fixture("echo"), &dir, "echo.wasm").expect("drop");
@@ -45,7 +53,10 @@ async fn plugins_come_and_go_without_a_restart() {
         .expect("list_changed after add");
     let names = wait_for_tools(&client, |n| n.contains(&"echo".into())).await;
     assert!(names.contains(&"echo".into()), "{names:?}");
-    let r = client.call("echo", json!({"text": "a"})).await.expect("call");
+    let r = client
+        .call("echo", json!({"text": "a"}))
+        .await
+        .expect("call");
     assert_eq!(text_of(&r), "a");
 
     // Replace while calls run: none fails; new calls reach v2.
@@ -86,10 +97,17 @@ async fn plugins_come_and_go_without_a_restart() {
     }
     let slow = slow.await.expect("join").expect("slow call");
     assert_eq!(slow.is_error, Some(false), "{slow:?}");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "calls failed during the swap");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "calls failed during the swap"
+    );
     let names = wait_for_tools(&client, |n| n.contains(&"echo_v2_only".into())).await;
     assert!(names.contains(&"echo_v2_only".into()), "{names:?}");
-    let r = client.call("echo", json!({"text": "b"})).await.expect("call");
+    let r = client
+        .call("echo", json!({"text": "b"}))
+        .await
+        .expect("call");
     assert_eq!(text_of(&r), "v2:b");
     let _ = v2_seen;
 
@@ -98,7 +116,10 @@ async fn plugins_come_and_go_without_a_restart() {
     // A second copy of the same plugin is rejected (duplicate name/tools).
     drop_in(&fixture("echo"), &dir, "echo-copy.wasm").expect("copy");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = client.call("echo", json!({"text": "c"})).await.expect("call");
+    let r = client
+        .call("echo", json!({"text": "c"}))
+        .await
+        .expect("call");
     assert_eq!(text_of(&r), "v2:c", "the original keeps serving");
     let r = client.call("list_devices", json!({})).await.expect("call");
     assert_eq!(r.is_error, Some(false));

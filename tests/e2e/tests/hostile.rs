@@ -38,7 +38,9 @@ async fn every_misbehaviour_is_contained() {
             tokio::time::timeout(BOUND, client.call(tool, json!({}))),
             client.call("ok", json!({})),
         );
-        let bad = bad.unwrap_or_else(|_| panic!("{tool} did not return")).expect(tool);
+        let bad = bad
+            .unwrap_or_else(|_| panic!("{tool} did not return"))
+            .expect(tool);
         assert_eq!(bad.is_error, Some(true), "{tool}: {bad:?}");
         let text = text_of(&bad);
         assert!(text.contains(expect), "{tool}: {text}");
@@ -61,9 +63,13 @@ async fn destructive_tools_need_the_write_scope() {
     })
     .await
     .expect("server");
-    let reader = McpClient::connect(&server.mcp_url(), &server.token("r", "read"), Revision::Sessions)
-        .await
-        .expect("connect");
+    let reader = McpClient::connect(
+        &server.mcp_url(),
+        &server.token("r", "read"),
+        Revision::Sessions,
+    )
+    .await
+    .expect("connect");
     let e = reader.call("wipe", json!({})).await.expect_err("forbidden");
     assert!(format!("{e:#}").contains("write scope"), "{e:#}");
 

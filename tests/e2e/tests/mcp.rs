@@ -24,14 +24,23 @@ async fn a_session_client_initializes_lists_calls_and_hears_progress() {
         .expect("connect");
 
     let info = client.service.peer_info().expect("server info");
-    assert_eq!(info.server_info.as_ref().map(|i| i.name.as_str()), Some("toolhost"));
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("toolhost")
+    );
 
     let names = client.tool_names().await.expect("list");
     for want in ["echo", "whoami", "progress", "list_devices", "get_device"] {
-        assert!(names.contains(&want.to_owned()), "{want} missing from {names:?}");
+        assert!(
+            names.contains(&want.to_owned()),
+            "{want} missing from {names:?}"
+        );
     }
 
-    let r = client.call("echo", json!({"text": "hello"})).await.expect("call");
+    let r = client
+        .call("echo", json!({"text": "hello"}))
+        .await
+        .expect("call");
     assert_eq!(r.is_error, Some(false));
     assert_eq!(text_of(&r), "hello");
 
@@ -44,7 +53,11 @@ async fn a_session_client_initializes_lists_calls_and_hears_progress() {
     let mut meta = RequestMetaObject::default();
     meta.set_progress_token(ProgressToken(NumberOrString::Number(7)));
     params.meta = Some(meta);
-    let r = client.service.call_tool(params).await.expect("progress call");
+    let r = client
+        .service
+        .call_tool(params)
+        .await
+        .expect("progress call");
     assert_eq!(r.is_error, Some(false));
     let mut steps = Vec::new();
     while let Ok(h) = client.heard.try_recv() {
@@ -53,7 +66,11 @@ async fn a_session_client_initializes_lists_calls_and_hears_progress() {
             steps.push(p.progress);
         }
     }
-    assert_eq!(steps, vec![1.0, 2.0, 3.0], "progress heard before the result");
+    assert_eq!(
+        steps,
+        vec![1.0, 2.0, 3.0],
+        "progress heard before the result"
+    );
     client.service.cancel().await.expect("close");
 }
 
@@ -66,7 +83,10 @@ async fn a_stateless_2026_07_28_client_discovers_and_calls() {
         .expect("discover");
     let names = client.tool_names().await.expect("list");
     assert!(names.contains(&"echo".to_owned()));
-    let r = client.call("echo", json!({"text": "stateless"})).await.expect("call");
+    let r = client
+        .call("echo", json!({"text": "stateless"}))
+        .await
+        .expect("call");
     assert_eq!(text_of(&r), "stateless");
     client.service.cancel().await.expect("close");
 }
@@ -80,11 +100,20 @@ async fn errors_take_the_right_channel() {
         .expect("connect");
 
     // Unknown tool and invalid arguments are JSON-RPC errors (-32602).
-    let e = client.call("no_such_tool", json!({})).await.expect_err("unknown");
+    let e = client
+        .call("no_such_tool", json!({}))
+        .await
+        .expect_err("unknown");
     assert!(format!("{e:#}").contains("unknown tool"), "{e:#}");
-    let e = client.call("echo", json!({"text": 5})).await.expect_err("invalid");
+    let e = client
+        .call("echo", json!({"text": 5}))
+        .await
+        .expect_err("invalid");
     assert!(format!("{e:#}").contains("invalid arguments"), "{e:#}");
-    let e = client.call("echo", json!({})).await.expect_err("missing field");
+    let e = client
+        .call("echo", json!({}))
+        .await
+        .expect_err("missing field");
     assert!(format!("{e:#}").contains("text"), "{e:#}");
 
     // A tool failure is a result with isError.
@@ -109,10 +138,16 @@ async fn a_python_plugin_serves_tools_through_the_same_contract() {
     let client = McpClient::connect(&server.mcp_url(), &token, Revision::Sessions)
         .await
         .expect("connect");
-    let r = client.call("py_greet", json!({"name": "Ada"})).await.expect("call");
+    let r = client
+        .call("py_greet", json!({"name": "Ada"}))
+        .await
+        .expect("call");
     assert_eq!(r.is_error, Some(false), "{r:?}");
     let text = text_of(&r);
-    assert!(text.contains("Hello, Ada!") && text.contains("dora"), "{text}");
+    assert!(
+        text.contains("Hello, Ada!") && text.contains("dora"),
+        "{text}"
+    );
     let r = client
         .call("py_word_count", json!({"text": "one two  three"}))
         .await

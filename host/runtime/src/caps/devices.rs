@@ -121,8 +121,10 @@ pub enum DirectoryError {
 /// Object-safe so the runtime can hold an `Arc<dyn DeviceDirectory>`.
 pub trait DeviceDirectory: Send + Sync + 'static {
     fn list(&self, filter: DeviceFilter) -> BoxFuture<'_, Result<DevicePage, DirectoryError>>;
-    fn get<'a>(&'a self, id_or_name: &'a str)
-    -> BoxFuture<'a, Result<Option<Device>, DirectoryError>>;
+    fn get<'a>(
+        &'a self,
+        id_or_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Device>, DirectoryError>>;
 }
 
 /// A boxed, sendable future, as the directory's methods return.
@@ -305,7 +307,10 @@ mod tests {
             limit: None,
             offset: None,
         });
-        assert!(matches!(got.await.expect("no trap"), Err(wit::DevicesError::Denied(_))));
+        assert!(matches!(
+            got.await.expect("no trap"),
+            Err(wit::DevicesError::Denied(_))
+        ));
         let got = cx.get("web1".into()).await.expect("no trap");
         assert!(matches!(got, Err(wit::DevicesError::Denied(_))));
     }
@@ -326,6 +331,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(f.effective_limit(), MAX_DEVICES_PER_PAGE);
-        assert_eq!(DeviceFilter::default().effective_limit(), DEFAULT_DEVICES_PER_PAGE);
+        assert_eq!(
+            DeviceFilter::default().effective_limit(),
+            DEFAULT_DEVICES_PER_PAGE
+        );
     }
 }
