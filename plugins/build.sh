@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds every plugin to a WASI preview-2 component.
 #
-#   dist/plugins/   bundled plugins the server loads by default (utility.wasm)
-#   dist/fixtures/  test-only components (echo, echo-v2, hostile, needs-ssh, py-hello)
+#   dist/plugins/   bundled plugins the server loads by default (utility, system, network)
+#   dist/fixtures/  test-only components (echo, echo-v2, hostile, needs-store, py-hello)
 #
 # Works from any directory. Needs rustup (rust-toolchain.toml pins the
 # toolchain and the wasm32-wasip2 target) and, unless SKIP_PYTHON=1, python3
@@ -29,11 +29,15 @@ publish() {
 
 cd "$plugins_dir"
 
+# toolhost-parsers is a plain library (its tests run natively with
+# `cargo test -p toolhost-parsers`); building it for wasm here only checks it.
 cargo build --release --target "$target" --workspace
 publish "$out/toolhost_utility.wasm" "$dist_plugins/utility.wasm"
+publish "$out/toolhost_system.wasm" "$dist_plugins/system.wasm"
+publish "$out/toolhost_network.wasm" "$dist_plugins/network.wasm"
 publish "$out/fixture_echo.wasm" "$dist_fixtures/echo.wasm"
 publish "$out/fixture_hostile.wasm" "$dist_fixtures/hostile.wasm"
-publish "$out/fixture_needs_ssh.wasm" "$dist_fixtures/needs-ssh.wasm"
+publish "$out/fixture_needs_store.wasm" "$dist_fixtures/needs-store.wasm"
 
 # The v2 echo differs only by a cargo feature. Building it in the same target
 # dir recompiles just that crate; its output overwrites fixture_echo.wasm,

@@ -3,11 +3,21 @@
 #
 # Installs what the tests need: the pinned Rust toolchain and wasm target come
 # from rust-toolchain.toml via rustup; componentize-py (for the Python plugin)
-# is installed from PyPI into plugins/python/.venv by plugins/build.sh.
+# is installed from PyPI into plugins/python/.venv by plugins/build.sh; the SSH
+# tests start a private OpenSSH sshd, installed from Debian if missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "system packages"
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null || ! command -v ssh >/dev/null; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq openssh-server openssh-client >/dev/null
+fi
+/usr/sbin/sshd -V 2>&1 | head -n1 || true
 
 step "toolchain"
 rustup show active-toolchain
@@ -27,5 +37,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build (the end-to-end tests spawn target/debug/toolhost)"
 cargo build --workspace --all-targets
 
-step "test"
+step "test: plugin output parsers (native)"
+(cd plugins && cargo test -p toolhost-parsers)
+
+step "test: host, end to end"
 cargo test --workspace --no-fail-fast

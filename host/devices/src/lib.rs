@@ -10,6 +10,7 @@
 //!   authorised through [`CallerScopes`].
 
 mod directory;
+pub mod host_keys;
 pub mod http;
 pub mod model;
 pub mod repo;

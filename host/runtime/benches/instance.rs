@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use toolhost_runtime::caps::devices::{
     BoxFuture, Device, DeviceDirectory, DeviceFilter, DevicePage, DirectoryError,
 };
-use toolhost_runtime::{CallContext, Runtime, RuntimeConfig};
+use toolhost_runtime::caps::ssh::NoRemoteExec;
+use toolhost_runtime::{CallContext, HostCapabilities, Runtime, RuntimeConfig};
 
 /// Calls measured after warm-up.
 const CALLS: usize = 20_000;
@@ -42,7 +43,13 @@ fn main() -> anyhow::Result<()> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let file = root.join("dist/fixtures/echo.wasm");
         anyhow::ensure!(file.exists(), "{} missing: run plugins/build.sh", file.display());
-        let runtime = Runtime::new(RuntimeConfig::default(), Arc::new(NoDevices))?;
+        let runtime = Runtime::new(
+            RuntimeConfig::default(),
+            HostCapabilities {
+                devices: Arc::new(NoDevices),
+                ssh: Arc::new(NoRemoteExec),
+            },
+        )?;
         let started = Instant::now();
         let (plugin, _) = runtime.load_file(&file).await?;
         let compile = started.elapsed();

@@ -11,9 +11,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::types;
 use crate::caps::context::ContextCtx;
-use crate::caps::devices::{DeviceDirectory, DevicesCtx};
+use crate::caps::devices::DevicesCtx;
+use crate::caps::ssh::SshCtx;
 use crate::grant::Grant;
 use crate::limits::{Limits, MAX_PENDING_EVENTS, MAX_STDERR_BYTES};
+use crate::runtime::HostCapabilities;
 
 /// Who is calling; plugins see it through `context.caller`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,6 +199,7 @@ pub struct CallState {
     pub(crate) limiter: Limiter,
     pub(crate) context: ContextCtx,
     pub(crate) devices: DevicesCtx,
+    pub(crate) ssh: SshCtx,
     stderr: MemoryOutputPipe,
     cpu_ticks_left: u64,
 }
@@ -218,7 +221,7 @@ impl CallState {
     pub(crate) fn new(
         ctx: CallContext,
         grant: &Grant,
-        directory: Arc<dyn DeviceDirectory>,
+        caps: &HostCapabilities,
         limits: &Limits,
     ) -> CallState {
         let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
@@ -232,7 +235,12 @@ impl CallState {
                     .build(),
                 memory_denied: false,
             },
-            devices: DevicesCtx::new(grant.devices_read, directory, ctx.plugin.clone()),
+            devices: DevicesCtx::new(grant.devices_read, caps.devices.clone(), ctx.plugin.clone()),
+            ssh: SshCtx::new(
+                grant.ssh_programs.clone(),
+                caps.ssh.clone(),
+                ctx.plugin.clone(),
+            ),
             context: ContextCtx::new(ctx),
             stderr,
             cpu_ticks_left: limits.cpu_ticks(),

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,7 @@ impl Capability {
 
     /// Whether this host version implements the capability at all.
     pub fn is_provided(&self) -> bool {
-        matches!(self, Capability::DevicesRead)
+        matches!(self, Capability::DevicesRead | Capability::Ssh(_))
     }
 }
 
@@ -108,8 +109,26 @@ impl GrantPolicy {
     /// The grants the bundled plugins need, so a server with no configuration
     /// serves them. Everything else starts with nothing.
     pub fn bundled_defaults() -> GrantPolicy {
-        let mut by_plugin = BTreeMap::new();
-        by_plugin.insert("utility".to_owned(), vec!["devices-read".to_owned()]);
+        let grants: [(&str, &[&str]); 3] = [
+            (
+                "utility",
+                &["devices-read", "ssh:grep,ls,systemd-detect-virt,true"],
+            ),
+            (
+                "system",
+                &["ssh:grep,df,ps,lsblk,smartctl,journalctl,tail,systemctl"],
+            ),
+            ("network", &["ssh:ip,ss,docker"]),
+        ];
+        let by_plugin = grants
+            .iter()
+            .map(|(plugin, caps)| {
+                (
+                    (*plugin).to_owned(),
+                    caps.iter().map(|c| (*c).to_owned()).collect(),
+                )
+            })
+            .collect();
         GrantPolicy { by_plugin }
     }
 
@@ -158,6 +177,7 @@ impl GrantPolicy {
         let granted = self.granted(plugin);
         let mut problems = Vec::new();
         let mut grant = Grant::default();
+        let mut programs = BTreeSet::new();
         for cap in declared {
             if !cap.is_provided() {
                 problems.push(format!(
@@ -168,10 +188,18 @@ impl GrantPolicy {
                     "declares capability `{cap}`, which the operator has not granted \
                      (add \"{cap}\" under [grants] {plugin:?} in the config)"
                 ));
-            } else if let Capability::DevicesRead = cap {
-                grant.devices_read = true;
+            } else {
+                match cap {
+                    Capability::DevicesRead => grant.devices_read = true,
+                    // The narrower of declared and granted: what it declared.
+                    Capability::Ssh(declared_programs) => {
+                        programs.extend(declared_programs.iter().cloned());
+                    }
+                    Capability::Store(_) | Capability::Metrics => {}
+                }
             }
         }
+        grant.ssh_programs = Arc::new(programs);
         if problems.is_empty() {
             Ok(grant)
         } else {
@@ -195,6 +223,8 @@ fn covers(granted: &Capability, declared: &Capability) -> bool {
 pub struct Grant {
     /// May call `devices.list` / `devices.get`.
     pub devices_read: bool,
+    /// Programs (argv\[0\]) `ssh.exec` may run.
+    pub ssh_programs: Arc<BTreeSet<String>>,
 }
 
 #[cfg(test)]
@@ -248,15 +278,29 @@ mod tests {
     #[test]
     fn refuses_capabilities_this_host_does_not_provide_and_reports_all() {
         let mut policy = GrantPolicy::default();
-        policy.set("p", vec!["ssh:docker".into(), "metrics".into()]);
+        policy.set("p", vec!["store:tasks".into(), "metrics".into()]);
         let problems = policy
             .resolve(
                 "p",
-                &[Capability::Ssh(set(&["docker"])), Capability::Metrics],
+                &[Capability::Store(set(&["tasks"])), Capability::Metrics],
             )
             .expect_err("not provided");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().all(|p| p.contains("does not provide")));
+    }
+
+    #[test]
+    fn the_ssh_grant_is_what_the_plugin_declared_within_what_was_granted() {
+        let mut policy = GrantPolicy::default();
+        policy.set("p", vec!["ssh:cat,df,ip".into()]);
+        let grant = policy
+            .resolve("p", &[Capability::Ssh(set(&["cat", "df"]))])
+            .expect("granted");
+        assert_eq!(*grant.ssh_programs, set(&["cat", "df"]));
+        let problems = policy
+            .resolve("p", &[Capability::Ssh(set(&["cat", "rm"]))])
+            .expect_err("rm not granted");
+        assert_eq!(problems.len(), 1);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod caps {
     pub mod context;
     pub mod devices;
+    pub mod ssh;
 }
 
 pub use call::{
@@ -38,4 +39,4 @@ pub use grant::{Capability, Grant, GrantPolicy};
 pub use limits::Limits;
 pub use plugin::{Annotations, LoadedPlugin, ToolSpec};
 pub use registry::{Catalog, Installed, Registry, RegistryError};
-pub use runtime::{LoadError, LoadStats, Runtime, RuntimeConfig};
+pub use runtime::{HostCapabilities, LoadError, LoadStats, Runtime, RuntimeConfig};

@@ -10,7 +10,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const DEFAULT_CPU_TIME: Duration = Duration::from_secs(5);
 /// Default wall-clock budget of one call, including time in host functions.
 pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(30);
-/// Default cap on one instance's linear memory.
+/// Default cap on each linear memory of an instance (a component may have
+/// up to [`MAX_MEMORIES_PER_COMPONENT`]).
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
 /// Default cap on a tool result (text, media and structured JSON together).
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 << 20;

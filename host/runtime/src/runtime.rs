@@ -17,6 +17,7 @@ use crate::call::{
     convert_output, convert_tool_error,
 };
 use crate::caps::devices::DeviceDirectory;
+use crate::caps::ssh::RemoteExec;
 use crate::engine::{EpochTicker, build_engine};
 use crate::grant::{Grant, GrantPolicy};
 use crate::limits::{Limits, MAX_COMPONENT_BYTES};
@@ -24,10 +25,17 @@ use crate::plugin::{LoadedPlugin, build_manifest};
 use crate::registry::Registry;
 
 /// The capability interfaces this host links, by WIT interface name.
-const PROVIDED_INTERFACES: &[&str] = &["types", "tools", "context", "devices"];
+const PROVIDED_INTERFACES: &[&str] = &["types", "tools", "context", "devices", "ssh"];
 /// Interfaces declared in the WIT package but not provided yet, with the
 /// issue that will provide them.
-const DECLARED_NOT_PROVIDED: &[&str] = &["ssh", "store", "metrics"];
+const DECLARED_NOT_PROVIDED: &[&str] = &["store", "metrics"];
+
+/// The backends of the capabilities the runtime provides to plugins.
+#[derive(Clone)]
+pub struct HostCapabilities {
+    pub devices: Arc<dyn DeviceDirectory>,
+    pub ssh: Arc<dyn RemoteExec>,
+}
 
 /// Host-wide runtime configuration.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +88,7 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: ComponentCache,
     config: RuntimeConfig,
-    devices: Arc<dyn DeviceDirectory>,
+    caps: HostCapabilities,
     registry: Registry,
     slots: Semaphore,
     _ticker: EpochTicker,
@@ -89,10 +97,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine, links the provided capabilities and starts the
     /// epoch ticker.
-    pub fn new(
-        config: RuntimeConfig,
-        devices: Arc<dyn DeviceDirectory>,
-    ) -> anyhow::Result<Runtime> {
+    pub fn new(config: RuntimeConfig, caps: HostCapabilities) -> anyhow::Result<Runtime> {
         if let Err(errors) = config.grants.validate() {
             let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
             anyhow::bail!("invalid grants: {}", list.join("; "));
@@ -111,6 +116,9 @@ impl Runtime {
         bindings::devices::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| &mut s.devices)
             .map_err(anyhow::Error::from)
             .context("linking devices")?;
+        bindings::ssh::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| &mut s.ssh)
+            .map_err(anyhow::Error::from)
+            .context("linking ssh")?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone());
         let ticker = EpochTicker::start(&engine)?;
         Ok(Runtime {
@@ -119,7 +127,7 @@ impl Runtime {
             linker,
             cache,
             config,
-            devices,
+            caps,
             registry: Registry::default(),
             _ticker: ticker,
         })
@@ -302,18 +310,23 @@ impl Runtime {
             Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
         > + Send,
     ) -> Result<R, CallError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| CallError::Host(e.into()))?;
         let plugin = ctx.plugin.clone();
-        let cancel = ctx.cancel.clone();
         let limits = &self.config.limits;
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(ctx, grant, self.devices.clone(), limits),
-        );
+        // The wall-clock budget covers waiting for an instance slot too.
+        let deadline = tokio::time::Instant::now() + limits.wall_time();
+        let _slot = match tokio::time::timeout_at(deadline, self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(e)) => return Err(CallError::Host(e.into())),
+            Err(_) => {
+                return Err(CallError::Limit {
+                    plugin,
+                    limit: Limit::WallTime,
+                    detail: format!("{} ms waiting for a free instance slot", limits.wall_ms),
+                });
+            }
+        };
+        let cancel = ctx.cancel.clone();
+        let mut store = Store::new(&self.engine, CallState::new(ctx, grant, &self.caps, limits));
         configure_store(&mut store);
         let result = {
             let store = &mut store;
@@ -322,7 +335,7 @@ impl Runtime {
                 f(store, instance).await
             };
             tokio::select! {
-                r = tokio::time::timeout(limits.wall_time(), work) => Some(r),
+                r = tokio::time::timeout_at(deadline, work) => Some(r),
                 () = cancel.cancelled() => None,
             }
         };
@@ -382,11 +395,13 @@ mod tests {
             "toolhost:plugin/context@0.1.0".to_owned(),
             "toolhost:plugin/ssh@0.1.0".to_owned(),
             "toolhost:plugin/store@0.1.0".to_owned(),
+            "toolhost:plugin/metrics@0.1.0".to_owned(),
             "acme:evil/net".to_owned(),
         ];
         let problems = import_problems(&imports);
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(problems[0].contains("`ssh` capability"));
+        assert!(problems[0].contains("`store` capability"));
+        assert!(problems[1].contains("`metrics` capability"));
         assert!(problems[2].contains("acme:evil/net"));
     }
 }

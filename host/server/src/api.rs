@@ -1,6 +1,7 @@
 //! REST endpoints owned by the server crate: tools over HTTP and health.
 
 pub mod health;
+pub mod host_keys;
 pub mod tools;
 
 use axum::Json;

@@ -14,13 +14,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toolhost_auth::{AuthLayerState, Keys, Principal, Scope, Verifier};
 use toolhost_db::Database;
+use toolhost_devices::host_keys::HostKeyRepo;
 use toolhost_devices::{CallerScopes, DeviceRepo};
-use toolhost_runtime::{Runtime, RuntimeConfig};
+use toolhost_runtime::{HostCapabilities, Runtime, RuntimeConfig};
+use toolhost_ssh::SshPool;
 
 use crate::api;
 use crate::config::Config;
 use crate::mcp::{self, McpHandler};
 use crate::plugins;
+use crate::remote::SshRemote;
 use crate::tools::ToolService;
 
 /// The authenticated caller as the device registry's REST API sees it.
@@ -85,6 +88,8 @@ pub async fn run(
         .context("opening the database")?;
     let repo = DeviceRepo::new(db.clone());
 
+    let host_keys = HostKeyRepo::new(db.clone());
+    let pool = SshPool::new(config.ssh.clone(), Arc::new(host_keys.clone()));
     let runtime = Arc::new(
         Runtime::new(
             RuntimeConfig {
@@ -92,7 +97,10 @@ pub async fn run(
                 cache_dir: Some(config.cache_dir()),
                 grants: config.grants.clone(),
             },
-            Arc::new(repo.clone()),
+            HostCapabilities {
+                devices: Arc::new(repo.clone()),
+                ssh: Arc::new(SshRemote::new(repo.clone(), pool.clone())),
+            },
         )
         .context("starting the plugin runtime")?,
     );
@@ -101,6 +109,12 @@ pub async fn run(
     tokio::fs::create_dir_all(&config.plugins_dir)
         .await
         .with_context(|| format!("creating {}", config.plugins_dir.display()))?;
+    // The watcher reports absolute paths; the registry keys plugins by path,
+    // so the scan must use the same absolute form.
+    let mut config = config;
+    config.plugins_dir = tokio::fs::canonicalize(&config.plugins_dir)
+        .await
+        .with_context(|| format!("resolving {}", config.plugins_dir.display()))?;
     let watcher = if config.watch_plugins {
         Some(plugins::watch(
             runtime.clone(),
@@ -144,7 +158,8 @@ pub async fn run(
         .nest("/api/tools", api::tools::router(tools))
         .nest(
             "/api/devices",
-            toolhost_devices::router::<RegistryCaller>(repo)
+            toolhost_devices::router::<RegistryCaller>(repo.clone())
+                .merge(api::host_keys::router(repo, host_keys, pool))
                 .layer(middleware::from_fn(registry_caller)),
         )
         .layer(middleware::from_fn_with_state(

@@ -27,16 +27,62 @@ pub enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage the device registry in the configured database.
+    Device {
+        #[command(flatten)]
+        common: ConfigArgs,
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device.
+    Add {
+        /// Unique name.
+        name: String,
+        /// DNS name or IP address.
+        hostname: String,
+        #[arg(long)]
+        port: Option<u16>,
+        /// Login user (default root).
+        #[arg(long)]
+        user: Option<String>,
+        /// Private key file on this host for this device (else the `[ssh]`
+        /// identity or the agent).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long = "type")]
+        device_type: Option<String>,
+        /// Tags, repeatable.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// List registered devices.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a device for every literal `Host` alias in an OpenSSH client
+    /// config (default ~/.ssh/config).
+    ImportSshConfig { file: Option<PathBuf> },
+    /// Forget a device's pinned host keys so the next connection re-pins
+    /// (after a legitimate key change).
+    ForgetHostKey {
+        /// Device id or name.
+        device: String,
+    },
 }
 
 /// Flags shared by every command that reads the configuration.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// TOML configuration file.
-    #[arg(long, short = 'c', env = "TOOLHOST_CONFIG")]
+    #[arg(long, short = 'c', env = "TOOLHOST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the secret, the SQLite database and the compile cache.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use toolhost_auth::AuthConfig;
 use toolhost_runtime::{GrantPolicy, Limits};
+use toolhost_ssh::SshConfig;
 
 /// Default listen address: loopback only until the operator opts in.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -45,8 +46,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `Host` header values accepted on `/mcp` (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
-    /// Browser origins accepted on `/mcp`; empty accepts requests without
-    /// an `Origin` header only when they carry none.
+    /// Browser origins accepted on `/mcp` (`scheme://host:port`, `:*` for any
+    /// port). Empty disables the Origin check; the Host check still applies.
     pub allowed_origins: Vec<String>,
     /// Serve MCP sessions for revisions before 2026-07-28 (stateless
     /// requests of 2026-07-28 are always served).
@@ -54,6 +55,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub auth: AuthConfig,
     pub limits: Limits,
+    /// SSH to devices: timeouts, pool sizes, identity, host-key policy.
+    #[serde(skip_serializing)]
+    pub ssh: SshConfig,
     /// Capabilities granted per plugin name, merged over the bundled defaults.
     pub grants: GrantPolicy,
 }
@@ -76,6 +80,7 @@ impl Default for Config {
             log_format: LogFormat::Human,
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            ssh: SshConfig::default(),
             grants: GrantPolicy::default(),
         }
     }
@@ -110,7 +115,8 @@ impl Config {
             );
             fig = fig.merge(Toml::file(file));
         }
-        fig = fig.merge(Env::prefixed("TOOLHOST_").split("__"));
+        // TOOLHOST_CONFIG names the file itself (a CLI flag), not a key.
+        fig = fig.merge(Env::prefixed("TOOLHOST_").ignore(&["config"]).split("__"));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             fig = fig.merge(Serialized::default("database_url", url));
         }
@@ -144,8 +150,8 @@ mod tests {
         let c = Config::load(None, Overrides::default()).expect("load");
         assert!(c.listen.ip().is_loopback());
         assert_eq!(
-            c.grants.granted("utility"),
-            vec![toolhost_runtime::Capability::DevicesRead]
+            c.grants.granted("utility")[0],
+            toolhost_runtime::Capability::DevicesRead
         );
         assert!(c.database_url().starts_with("sqlite://"));
     }
@@ -171,7 +177,7 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.plugins_dir, PathBuf::from("/q"));
         assert_eq!(c.grants.granted("x").len(), 1);
-        assert_eq!(c.grants.granted("utility").len(), 1);
+        assert_eq!(c.grants.granted("utility").len(), 2);
     }
 
     #[test]

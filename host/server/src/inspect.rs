@@ -8,7 +8,8 @@ use serde_json::json;
 use toolhost_runtime::caps::devices::{
     BoxFuture, Device, DeviceDirectory, DeviceFilter, DevicePage, DirectoryError,
 };
-use toolhost_runtime::{Runtime, RuntimeConfig};
+use toolhost_runtime::caps::ssh::NoRemoteExec;
+use toolhost_runtime::{HostCapabilities, Runtime, RuntimeConfig};
 
 use crate::config::Config;
 use crate::tools::required_scope;
@@ -32,7 +33,10 @@ pub async fn run(config: &Config, file: &Path, as_json: bool) -> anyhow::Result<
             cache_dir: None,
             grants: config.grants.clone(),
         },
-        Arc::new(NoDevices),
+        HostCapabilities {
+            devices: Arc::new(NoDevices),
+            ssh: Arc::new(NoRemoteExec),
+        },
     )?;
     let (plugin, stats) = runtime.load_file(file).await?;
     let m = &plugin.manifest;

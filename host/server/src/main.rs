@@ -9,9 +9,11 @@ mod api;
 mod app;
 mod cli;
 mod config;
+mod devices_cli;
 mod inspect;
 mod mcp;
 mod plugins;
+mod remote;
 mod telemetry;
 mod tools;
 
@@ -82,6 +84,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Device { common, command } => {
+            let config = Config::load(
+                common.config.as_deref(),
+                Overrides {
+                    data_dir: common.data_dir,
+                    ..Default::default()
+                },
+            )?;
+            devices_cli::run(&config, command).await
+        }
         Command::Plugin(PluginCommand::Inspect { file, json, common }) => {
             let config = Config::load(
                 common.config.as_deref(),
@@ -92,6 +104,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             )?;
             inspect::run(&config, &file, json).await
         }
+    }
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn wait_for_stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
     }
 }
 
@@ -119,7 +150,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            wait_for_stop_signal().await;
             tracing::info!("shutting down");
             shutdown.cancel();
         });

@@ -286,26 +286,24 @@ impl ServerHandler for McpHandler {
         };
         let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
         let (tx, rx) = event_channel();
-        let forwarder = tokio::spawn(forward_events(
+        let forwarder = forward_events(
             rx,
             context.peer.clone(),
             context.meta.get_progress_token(),
             self.min_level.load(Ordering::Relaxed),
             request.name.to_string(),
-        ));
-        let outcome = self
-            .tools
-            .call(
-                &principal,
-                &request.name,
-                args,
-                Some(tx),
-                context.ct.clone(),
-            )
-            .await;
-        // Every sender is gone once the call returns; wait so notifications
-        // reach the client before the result does.
-        let _ = forwarder.await;
+        );
+        let call = self.tools.call(
+            &principal,
+            &request.name,
+            args,
+            Some(tx),
+            context.ct.clone(),
+        );
+        // The forwarder ends once the call's senders are dropped, i.e. when
+        // the call returns, so notifications reach the client before the
+        // result does.
+        let (outcome, ()) = tokio::join!(call, forwarder);
         let result = match outcome {
             Ok(out) => Ok(success_result(out)),
             Err(e) => failure(e),

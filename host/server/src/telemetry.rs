@@ -5,7 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-const DEFAULT_FILTER: &str = "info";
+/// rmcp logs every stateless request and session at INFO; at thousands of
+/// calls per second that alone costs a large share of a core.
+const DEFAULT_FILTER: &str = "info,rmcp=warn";
 
 pub fn init(format: LogFormat) {
     let filter =

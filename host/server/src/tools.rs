@@ -98,6 +98,14 @@ impl ToolService {
                 tool: tool.to_owned(),
                 problems,
             }),
+            Err(CallError::Limit {
+                limit: toolhost_runtime::Limit::ArgumentSize,
+                detail,
+                ..
+            }) => Err(ToolCallError::InvalidArguments {
+                tool: tool.to_owned(),
+                problems: vec![format!("arguments too large: {detail}")],
+            }),
             Err(CallError::Host(e)) => {
                 tracing::error!(tool, error = %format!("{e:#}"), "host fault during tool call");
                 Err(ToolCallError::Internal)

@@ -221,10 +221,14 @@ async fn mcp_refuses_foreign_host_and_origin_headers() {
     // A rebinding page reaches us under its own name: refused.
     let r = send(Some("attacker.example"), None).await.expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = send(None, Some("http://attacker.example")).await.expect("send");
+    let r = send(None, Some("http://attacker.example"))
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Loopback names and allowed origins pass.
-    let r = send(None, Some("http://localhost:3000")).await.expect("send");
+    let r = send(None, Some("http://localhost:3000"))
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let r = send(None, None).await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);

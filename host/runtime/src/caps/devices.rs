@@ -2,7 +2,7 @@
 //!
 //! The runtime knows nothing of SQL: the embedder hands it a [`DeviceDirectory`]
 //! (the server backs it with the database) and a plugin reaches it only if its
-//! grant holds [`DevicesGrant::Read`].
+//! grant has `devices_read` (the `devices-read` capability).
 
 use std::fmt;
 

@@ -1,0 +1,93 @@
+//! The `ssh` capability's backend: resolves a device in the registry and
+//! runs the command through the SSH connection pool.
+
+use std::path::PathBuf;
+
+use toolhost_devices::DeviceRepo;
+use toolhost_runtime::caps::devices::{BoxFuture, DeviceStatus};
+use toolhost_runtime::caps::ssh::{ExecError, ExecRequest, ExecResult, RemoteExec};
+use toolhost_ssh::{ExecOptions, SshError, SshPool, SshTarget};
+
+/// Runs plugin execs on registered devices.
+pub struct SshRemote {
+    repo: DeviceRepo,
+    pool: SshPool,
+}
+
+impl SshRemote {
+    pub fn new(repo: DeviceRepo, pool: SshPool) -> SshRemote {
+        SshRemote { repo, pool }
+    }
+
+    async fn run(&self, request: ExecRequest) -> Result<ExecResult, ExecError> {
+        let record = self
+            .repo
+            .get(&request.device)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "device lookup failed");
+                ExecError::Failed("the device registry is unavailable".into())
+            })?
+            .ok_or_else(|| ExecError::UnknownDevice(request.device.clone()))?;
+        let device = record.device;
+        if device.status == DeviceStatus::Maintenance {
+            return Err(ExecError::DeviceOffline(format!(
+                "device {:?} is in maintenance",
+                device.name
+            )));
+        }
+        let target = SshTarget {
+            device_id: device.id,
+            name: device.name,
+            host: device.hostname,
+            port: device.port,
+            username: device.username,
+            key_path: record.key_path.map(PathBuf::from),
+        };
+        let out = self
+            .pool
+            .exec(
+                &target,
+                &request.argv,
+                ExecOptions {
+                    timeout: Some(request.timeout),
+                    max_output_bytes: Some(request.max_output_bytes),
+                    stdin: request.stdin,
+                },
+            )
+            .await
+            .map_err(exec_error)?;
+        Ok(ExecResult {
+            exit_code: out.exit_code.map(|c| i32::try_from(c).unwrap_or(i32::MAX)),
+            signal: out.signal,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            stdout_truncated: out.stdout_truncated,
+            stderr_truncated: out.stderr_truncated,
+            duration: out.duration,
+        })
+    }
+}
+
+/// Keeps the variant (what a model does next) and the safe message.
+fn exec_error(e: SshError) -> ExecError {
+    let message = e.to_string();
+    match e {
+        SshError::UnknownDevice(d) => ExecError::UnknownDevice(d),
+        SshError::Denied(_) => ExecError::Denied(message),
+        SshError::ConnectFailed { .. } => ExecError::ConnectFailed(message),
+        SshError::AuthFailed { .. } => ExecError::AuthFailed(message),
+        SshError::HostKeyMismatch { .. } | SshError::HostKeyUnknown { .. } => {
+            ExecError::HostKeyMismatch(message)
+        }
+        SshError::Timeout { .. } => ExecError::Timeout(message),
+        SshError::DeviceOffline { .. } => ExecError::DeviceOffline(message),
+        SshError::InvalidRequest(_) | SshError::Failed(_) => ExecError::Failed(message),
+    }
+}
+
+impl RemoteExec for SshRemote {
+    fn exec(&self, request: ExecRequest) -> BoxFuture<'_, Result<ExecResult, ExecError>> {
+        Box::pin(self.run(request))
+    }
+}

@@ -1,0 +1,50 @@
+//! Timestamp formatting without a date library.
+
+/// Formats microseconds since the Unix epoch as RFC 3339 UTC with
+/// microsecond precision (`2024-05-02T10:11:12.123456Z`).
+pub fn rfc3339_from_micros(micros: u64) -> String {
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339_from_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_from_micros(1_714_643_472_123_456),
+            "2024-05-02T09:51:12.123456Z"
+        );
+        // Leap day.
+        assert_eq!(
+            rfc3339_from_micros(1_709_164_800_000_000),
+            "2024-02-29T00:00:00.000000Z"
+        );
+    }
+}
