@@ -223,6 +223,7 @@ impl CallState {
         grant: &Grant,
         caps: &HostCapabilities,
         limits: &Limits,
+        deadline: tokio::time::Instant,
     ) -> CallState {
         let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -240,6 +241,7 @@ impl CallState {
                 grant.ssh_programs.clone(),
                 caps.ssh.clone(),
                 ctx.plugin.clone(),
+                Some(deadline),
             ),
             context: ContextCtx::new(ctx),
             stderr,

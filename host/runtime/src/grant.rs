@@ -183,7 +183,7 @@ impl GrantPolicy {
                 problems.push(format!(
                     "declares capability `{cap}`, which this host version does not provide"
                 ));
-            } else if !granted.iter().any(|g| covers(g, cap)) {
+            } else if !covers_all(&granted, cap) {
                 problems.push(format!(
                     "declares capability `{cap}`, which the operator has not granted \
                      (add \"{cap}\" under [grants] {plugin:?} in the config)"
@@ -205,6 +205,25 @@ impl GrantPolicy {
         } else {
             Err(problems)
         }
+    }
+}
+
+/// Whether the grants together cover a declared capability: list-valued
+/// grants of one family combine (`ssh:cat` and `ssh:ls` cover `ssh:cat,ls`).
+fn covers_all(granted: &[Capability], declared: &Capability) -> bool {
+    let union = |pick: fn(&Capability) -> Option<&BTreeSet<String>>| -> BTreeSet<String> {
+        granted.iter().filter_map(pick).flatten().cloned().collect()
+    };
+    match declared {
+        Capability::Ssh(d) => d.is_subset(&union(|g| match g {
+            Capability::Ssh(p) => Some(p),
+            _ => None,
+        })),
+        Capability::Store(d) => d.is_subset(&union(|g| match g {
+            Capability::Store(c) => Some(c),
+            _ => None,
+        })),
+        other => granted.iter().any(|g| covers(g, other)),
     }
 }
 
@@ -309,6 +328,16 @@ mod tests {
         assert!(covers(&g, &Capability::Ssh(set(&["docker"]))));
         assert!(!covers(&g, &Capability::Ssh(set(&["docker", "rm"]))));
         assert!(!covers(&g, &Capability::DevicesRead));
+    }
+
+    #[test]
+    fn grant_entries_of_one_family_combine() {
+        let mut policy = GrantPolicy::default();
+        policy.set("p", vec!["ssh:cat".into(), "ssh:ls".into()]);
+        let grant = policy
+            .resolve("p", &[Capability::Ssh(set(&["cat", "ls"]))])
+            .expect("granted by the two entries together");
+        assert_eq!(*grant.ssh_programs, set(&["cat", "ls"]));
     }
 
     #[test]

@@ -326,7 +326,10 @@ impl Runtime {
             }
         };
         let cancel = ctx.cancel.clone();
-        let mut store = Store::new(&self.engine, CallState::new(ctx, grant, &self.caps, limits));
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(ctx, grant, &self.caps, limits, deadline),
+        );
         configure_store(&mut store);
         let result = {
             let store = &mut store;

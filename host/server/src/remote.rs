@@ -2,11 +2,16 @@
 //! runs the command through the SSH connection pool.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use toolhost_devices::DeviceRepo;
 use toolhost_runtime::caps::devices::{BoxFuture, DeviceStatus};
 use toolhost_runtime::caps::ssh::{ExecError, ExecRequest, ExecResult, RemoteExec};
 use toolhost_ssh::{ExecOptions, SshError, SshPool, SshTarget};
+
+/// Time left before a call's deadline that the pool keeps for killing a
+/// timed-out command (its kill wait is bounded by two seconds).
+const KILL_MARGIN: Duration = Duration::from_millis(2_500);
 
 /// Runs plugin execs on registered devices.
 pub struct SshRemote {
@@ -44,14 +49,23 @@ impl SshRemote {
             username: device.username,
             key_path: record.key_path.map(PathBuf::from),
         };
+        // The command must end, killed if need be, before the tool call's
+        // own deadline drops this future: a dropped exec is not killed.
+        let mut timeout = request
+            .timeout
+            .unwrap_or(Duration::from_millis(self.pool.config().command_timeout_ms));
+        if let Some(deadline) = request.call_deadline {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            timeout = timeout.min(left.saturating_sub(KILL_MARGIN).max(left / 2));
+        }
         let out = self
             .pool
             .exec(
                 &target,
                 &request.argv,
                 ExecOptions {
-                    timeout: Some(request.timeout),
-                    max_output_bytes: Some(request.max_output_bytes),
+                    timeout: Some(timeout),
+                    max_output_bytes: request.max_output_bytes,
                     stdin: request.stdin,
                 },
             )

@@ -13,12 +13,8 @@ use std::time::Duration;
 use crate::bindings::ssh as wit;
 use crate::caps::devices::BoxFuture;
 
-/// Command timeout when the guest names none.
-pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest command timeout a guest may ask for.
 pub const MAX_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
-/// Output kept per stream when the guest names no cap.
-pub const DEFAULT_EXEC_OUTPUT_BYTES: usize = 1 << 20;
 /// Largest per-stream output cap a guest may ask for.
 pub const MAX_EXEC_OUTPUT_BYTES: usize = 16 << 20;
 /// Largest stdin a guest may send.
@@ -34,9 +30,15 @@ pub struct ExecRequest {
     /// Device id or name, as the plugin gave it.
     pub device: String,
     pub argv: Vec<String>,
-    pub timeout: Duration,
-    /// Cap per stream (stdout and stderr each).
-    pub max_output_bytes: usize,
+    /// What the guest asked for (clamped); `None` takes the backend's default.
+    pub timeout: Option<Duration>,
+    /// When the whole tool call runs out of wall-clock time. The backend
+    /// must end (and kill) the command before then: a command outliving its
+    /// call would run on unobserved.
+    pub call_deadline: Option<tokio::time::Instant>,
+    /// Cap per stream (stdout and stderr each); `None` takes the backend's
+    /// default.
+    pub max_output_bytes: Option<usize>,
     pub stdin: Option<Vec<u8>>,
 }
 
@@ -98,6 +100,7 @@ pub struct SshCtx {
     programs: Arc<BTreeSet<String>>,
     exec: Arc<dyn RemoteExec>,
     plugin: Arc<str>,
+    call_deadline: Option<tokio::time::Instant>,
 }
 
 impl SshCtx {
@@ -105,11 +108,13 @@ impl SshCtx {
         programs: Arc<BTreeSet<String>>,
         exec: Arc<dyn RemoteExec>,
         plugin: Arc<str>,
+        call_deadline: Option<tokio::time::Instant>,
     ) -> SshCtx {
         SshCtx {
             programs,
             exec,
             plugin,
+            call_deadline,
         }
     }
 
@@ -185,18 +190,15 @@ impl wit::Host for SshCtx {
         }
         let timeout = options
             .timeout_ms
-            .map(|ms| Duration::from_millis(u64::from(ms)))
-            .unwrap_or(DEFAULT_EXEC_TIMEOUT)
-            .min(MAX_EXEC_TIMEOUT);
+            .map(|ms| Duration::from_millis(u64::from(ms)).min(MAX_EXEC_TIMEOUT));
         let max_output_bytes = options
             .max_output_bytes
-            .map(|b| b as usize)
-            .unwrap_or(DEFAULT_EXEC_OUTPUT_BYTES)
-            .min(MAX_EXEC_OUTPUT_BYTES);
+            .map(|b| (b as usize).min(MAX_EXEC_OUTPUT_BYTES));
         let request = ExecRequest {
             device,
             argv,
             timeout,
+            call_deadline: self.call_deadline,
             max_output_bytes,
             stdin: options.stdin,
         };
@@ -240,6 +242,7 @@ mod tests {
             Arc::new(programs.iter().map(|s| s.to_string()).collect()),
             exec,
             "p".into(),
+            None,
         )
     }
 
@@ -294,8 +297,8 @@ mod tests {
             .expect("no trap")
             .expect("ok");
         let req = rec.0.lock().expect("lock")[0].clone();
-        assert_eq!(req.timeout, MAX_EXEC_TIMEOUT);
-        assert_eq!(req.max_output_bytes, MAX_EXEC_OUTPUT_BYTES);
+        assert_eq!(req.timeout, Some(MAX_EXEC_TIMEOUT));
+        assert_eq!(req.max_output_bytes, Some(MAX_EXEC_OUTPUT_BYTES));
     }
 
     #[tokio::test]

@@ -57,11 +57,11 @@ fn internal() -> Response {
     )
 }
 
-fn forbidden(what: &str) -> Response {
+fn forbidden(what: &str, scope: &str) -> Response {
     error_response(
         StatusCode::FORBIDDEN,
         "forbidden",
-        format!("{what} needs the admin scope"),
+        format!("{what} needs the {scope} scope"),
     )
 }
 
@@ -71,7 +71,7 @@ async fn list(
     Path(id): Path<String>,
 ) -> Response {
     if !caller.can_read() {
-        return forbidden("reading host keys");
+        return forbidden("reading host keys", "read");
     }
     let id = match device_id(&state, &id).await {
         Ok(id) => id,
@@ -92,7 +92,7 @@ async fn forget(
     Path(id): Path<String>,
 ) -> Response {
     if !caller.can_admin() {
-        return forbidden("re-trusting a device");
+        return forbidden("re-trusting a device", "admin");
     }
     let id = match device_id(&state, &id).await {
         Ok(id) => id,
