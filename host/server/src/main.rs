@@ -28,6 +28,11 @@ use toolhost_auth::{KeyOrigin, Keys, MintRequest};
 use crate::cli::{Cli, Command, PluginCommand};
 use crate::config::{Config, Overrides};
 
+/// Every call allocates a store, JSON documents and HTTP buffers on many
+/// threads; mimalloc's thread-local heaps do that markedly cheaper than glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lifetime of the admin token printed on first start.
 const FIRST_START_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
