@@ -7,6 +7,7 @@
 #   DURATION=10       seconds per wrk run          RUNS=5          runs per startup/drop-in figure
 #   SKIP_BUILD=1      use the binaries as they are SKIP_PEER=1     skip the FastMCP comparison
 #   SKIP_STARTUP=1    SKIP_DROPIN=1                SKIP_INSTANCE=1 SKIP_PY=1 (no py-hello startup)
+#   SKIP_SSH=1        skip the SSH exec and get_system_info benchmarks (they start private sshds)
 #   OUT=FILE          also write the report here (default bench/last-run.txt)
 #
 # All load goes to 127.0.0.1. Every wait is bounded (wrk -d plus a `timeout` guard, startup and
@@ -236,6 +237,25 @@ if [[ "${SKIP_INSTANCE:-0}" != "1" ]]; then
     record "$(python3 -c 'import json,sys; print(json.dumps({"kind":"instance","line":sys.argv[1],"compile":sys.argv[2]}))' "$inst" "$comp")"
 fi
 
+# ------------------------------------------------------------------ f/g. SSH
+block() {   # block TITLE FILE PATTERN: the lines of FILE matching PATTERN, as one report section
+    python3 -c 'import json,re,sys; t,f,p=sys.argv[1:]; print(json.dumps({"kind":"block","title":t,
+"lines":[l.rstrip() for l in open(f) if re.search(p,l)] or ["(no result; see the command)"]}))' "$1" "$2" "$3"
+}
+if [[ "${SKIP_SSH:-0}" != "1" ]]; then
+    say "f. cargo bench -p toolhost-ssh --bench exec"
+    (cd "$repo" && timeout 1800 cargo bench -p toolhost-ssh --bench exec) >"$work/ssh.out" 2>&1 || true
+    grep -vE '^\s*(Compiling|Finished|Running)' "$work/ssh.out" | tail -30 >&2
+    record "$(block 'f. cargo bench -p toolhost-ssh --bench exec' "$work/ssh.out" \
+        'ms|execs/s|CPU|latency|throughput|x;')"
+    say "g. cargo bench -p toolhost-e2e --bench system_info"
+    (cd "$repo" && TOOLHOST_E2E_LOG=warn timeout 1800 cargo bench -p toolhost-e2e --bench system_info) \
+        >"$work/sysinfo.out" 2>&1 || true
+    tail -4 "$work/sysinfo.out" >&2
+    record "$(block 'g. cargo bench -p toolhost-e2e --bench system_info' "$work/sysinfo.out" \
+        'get_system_info|exec mode|^(resident|session) ')"
+fi
+
 # ------------------------------------------------------------------ report
 python3 - "$results" <<'EOF' | tee "$OUT"
 import json, sys
@@ -279,4 +299,10 @@ for r in rows:
         print("  " + (r["line"] or "(no result)"))
         if r["compile"]:
             print("  " + r["compile"])
+for r in rows:
+    if r["kind"] == "block":
+        print()
+        print(r["title"])
+        for line in r["lines"]:
+            print("  " + line)
 EOF

@@ -6,22 +6,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use anyhow::Context as _;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::limits::{
     ASYNC_STACK_BYTES, EPOCH_TICK, Limits, MAX_CORE_INSTANCES_PER_COMPONENT,
     MAX_MEMORIES_PER_COMPONENT, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_COMPONENT, MAX_WASM_STACK_BYTES,
 };
 
-/// Memory kept resident in a pooled slot between instances (reset by memset
-/// instead of `madvise`). Measured no faster for tool-sized heaps on this
-/// kernel (bench/README.md), so wasmtime's default of none is kept.
-const KEEP_RESIDENT_BYTES: usize = 0;
+/// Linear memory and table bytes a pooled slot keeps resident between
+/// instances when the kernel has `PAGEMAP_SCAN` (Linux 6.7+): only the pages
+/// a call dirtied are reset, by copy, instead of `madvise` plus a page fault
+/// per touched page on the next call. That pair was ~23% of the server's CPU
+/// per tools/call (bench/README.md). Bounds the RSS a slot keeps.
+const KEEP_RESIDENT_WITH_PAGEMAP: usize = 2 << 20;
+
+/// Without `PAGEMAP_SCAN`, keeping memory resident means a `memset` of the
+/// whole resident size on every reset, which costs more than it saves.
+const KEEP_RESIDENT_WITHOUT_PAGEMAP: usize = 0;
 
 /// Builds the engine every plugin runs in. Configuration is part of the
 /// compiled-artifact cache key, so changing it invalidates the cache.
 pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
+    let (pagemap, keep_resident) = if PoolingAllocationConfig::is_pagemap_scan_available() {
+        (Enabled::Yes, KEEP_RESIDENT_WITH_PAGEMAP)
+    } else {
+        (Enabled::No, KEEP_RESIDENT_WITHOUT_PAGEMAP)
+    };
     let slots = limits.max_concurrent_instances;
     pool.total_component_instances(slots)
         .total_core_instances(slots * MAX_CORE_INSTANCES_PER_COMPONENT)
@@ -33,8 +44,9 @@ pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
         .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(limits.max_memory_bytes)
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES);
+        .pagemap_scan(pagemap)
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(keep_resident);
 
     let mut config = Config::new();
     config

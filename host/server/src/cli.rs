@@ -73,6 +73,16 @@ pub enum DeviceCommand {
         /// Device id or name.
         device: String,
     },
+    /// Pin the host keys an OpenSSH known_hosts file lists for each device's
+    /// hostname and port (hashed entries included), so that strict mode
+    /// trusts them.
+    ImportKnownHosts {
+        /// The known_hosts file (default ~/.ssh/known_hosts).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Device ids or names (default every device).
+        devices: Vec<String>,
+    },
 }
 
 /// Flags shared by every command that reads the configuration.

@@ -4,15 +4,18 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use ssh2_config::{ParseRule, SshConfig as SshClientConfig};
 use toolhost_db::Database;
 use toolhost_devices::host_keys::HostKeyRepo;
-use toolhost_devices::{DeviceRepo, NewDevice, RepoError};
-use toolhost_runtime::caps::devices::DeviceFilter;
+use toolhost_devices::{DeviceRecord, DeviceRepo, NewDevice, RepoError};
+use toolhost_runtime::caps::devices::{DeviceFilter, MAX_DEVICES_PER_PAGE};
+use toolhost_ssh::HostKeyStore;
+use toolhost_ssh::hostkeys::known_hosts_keys;
 
 use crate::cli::DeviceCommand;
 use crate::config::Config;
+use crate::remote::ssh_target;
 
 /// Runs one `device` subcommand.
 pub async fn run(config: &Config, command: DeviceCommand) -> anyhow::Result<()> {
@@ -50,7 +53,7 @@ pub async fn run(config: &Config, command: DeviceCommand) -> anyhow::Result<()> 
         DeviceCommand::List { json } => {
             let page = repo
                 .list(&DeviceFilter {
-                    limit: Some(toolhost_runtime::caps::devices::MAX_DEVICES_PER_PAGE),
+                    limit: Some(MAX_DEVICES_PER_PAGE),
                     ..Default::default()
                 })
                 .await
@@ -91,6 +94,9 @@ pub async fn run(config: &Config, command: DeviceCommand) -> anyhow::Result<()> 
             );
             Ok(())
         }
+        DeviceCommand::ImportKnownHosts { file, devices } => {
+            import_known_hosts(&repo, &HostKeyRepo::new(db.clone()), file, &devices).await
+        }
     };
     db.close().await;
     outcome
@@ -100,15 +106,118 @@ fn explain(e: RepoError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
+/// Pins, for each named device (default: every device), the host keys the
+/// known_hosts file lists for its hostname and port. Fails before pinning
+/// anything when a named device is unknown, and at the end when the file
+/// contradicts a key already pinned (pinning never overwrites one).
+async fn import_known_hosts(
+    repo: &DeviceRepo,
+    keys: &HostKeyRepo,
+    file: Option<PathBuf>,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let path = match file {
+        Some(f) => f,
+        None => home_file(".ssh/known_hosts")?,
+    };
+    // A missing file would list nothing and look like a clean import.
+    std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+    let records = if names.is_empty() {
+        all_devices(repo).await?
+    } else {
+        let mut found = Vec::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        for name in names {
+            match repo.get(name).await.map_err(explain)? {
+                Some(r) => found.push(r),
+                None => unknown.push(name.as_str()),
+            }
+        }
+        if !unknown.is_empty() {
+            bail!("no device {}; nothing imported", unknown.join(", "));
+        }
+        found
+    };
+
+    let mut contradicted = 0;
+    for record in records {
+        let target = ssh_target(record);
+        let address = format!("{}:{}", target.host, target.port);
+        let listed = known_hosts_keys(&path, &target.host, target.port)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if listed.is_empty() {
+            println!("{}: no host key listed for {address}", target.name);
+            continue;
+        }
+        for key in &listed {
+            HostKeyStore::pin(keys, &target.device_id, key)
+                .await
+                .with_context(|| format!("pinning a host key of {}", target.name))?;
+        }
+        let pinned = keys.list(&target.device_id).await.map_err(explain)?;
+        let (held, refused): (Vec<_>, Vec<_>) = listed.iter().partition(|key| {
+            pinned
+                .iter()
+                .any(|p| p.fingerprint_sha256 == key.fingerprint_sha256)
+        });
+        println!(
+            "{}: pinned {} host key(s) listed for {address}",
+            target.name,
+            held.len()
+        );
+        for key in refused {
+            contradicted += 1;
+            let kept = pinned
+                .iter()
+                .find(|p| p.key_type == key.key_type)
+                .map_or("", |p| p.fingerprint_sha256.as_str());
+            println!(
+                "{}: kept the pinned {} key {kept}; the file lists {} \
+                 (forget-host-key first if the device's key really changed)",
+                target.name, key.key_type, key.fingerprint_sha256
+            );
+        }
+    }
+    if contradicted > 0 {
+        bail!("{contradicted} listed host key(s) contradict keys already pinned");
+    }
+    Ok(())
+}
+
+/// Every registered device, page by page.
+async fn all_devices(repo: &DeviceRepo) -> anyhow::Result<Vec<DeviceRecord>> {
+    let mut all = Vec::new();
+    loop {
+        let page = repo
+            .list(&DeviceFilter {
+                limit: Some(MAX_DEVICES_PER_PAGE),
+                offset: Some(u32::try_from(all.len()).context("too many devices")?),
+                ..Default::default()
+            })
+            .await
+            .map_err(explain)?;
+        let last = page.devices.is_empty() || all.len() + page.devices.len() >= page.total as usize;
+        all.extend(page.devices);
+        if last {
+            return Ok(all);
+        }
+    }
+}
+
+/// `$HOME/<relative>`.
+fn home_file(relative: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(relative))
+        .context("no file given and HOME is not set")
+}
+
 /// Every `Host` entry with a literal alias becomes a device (patterns with
 /// wildcards or negations only contribute defaults). Existing names are
 /// left alone.
 async fn import_ssh_config(repo: &DeviceRepo, file: Option<&Path>) -> anyhow::Result<()> {
     let path: PathBuf = match file {
         Some(f) => f.to_owned(),
-        None => std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".ssh/config"))
-            .context("no FILE given and HOME is not set")?,
+        None => home_file(".ssh/config")?,
     };
     let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let parsed = SshClientConfig::default()

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use toolhost_devices::DeviceRepo;
+use toolhost_devices::{AuthMethod, DeviceRecord, DeviceRepo};
 use toolhost_runtime::caps::devices::{BoxFuture, DeviceStatus};
 use toolhost_runtime::caps::ssh::{ExecError, ExecRequest, ExecResult, RemoteExec};
 use toolhost_ssh::{ExecOptions, SshError, SshPool, SshTarget};
@@ -34,23 +34,17 @@ impl SshRemote {
                 ExecError::Failed("the device registry is unavailable".into())
             })?
             .ok_or_else(|| ExecError::UnknownDevice(request.device.clone()))?;
-        let device = record.device;
-        if device.status == DeviceStatus::Maintenance {
+        if record.device.status == DeviceStatus::Maintenance {
             return Err(ExecError::DeviceOffline(format!(
                 "device {:?} is in maintenance",
-                device.name
+                record.device.name
             )));
         }
-        let target = SshTarget {
-            device_id: device.id,
-            name: device.name,
-            host: device.hostname,
-            port: device.port,
-            username: device.username,
-            key_path: record.key_path.map(PathBuf::from),
-        };
-        // The command must end, killed if need be, before the tool call's
-        // own deadline drops this future: a dropped exec is not killed.
+        let target = ssh_target(record);
+        // The command should end, killed if need be, before the tool call's
+        // own deadline drops this future, so the plugin sees a typed
+        // `timeout` it can report (a dropped exec is killed too, but the
+        // plugin never hears why).
         let mut timeout = request
             .timeout
             .unwrap_or(Duration::from_millis(self.pool.config().command_timeout_ms));
@@ -80,6 +74,22 @@ impl SshRemote {
             stderr_truncated: out.stderr_truncated,
             duration: out.duration,
         })
+    }
+}
+
+/// Where and how the SSH layer reaches a registered device. A device whose
+/// `auth_method` is `agent` is offered the ssh-agent's identities even when
+/// `[ssh] use_agent` is off.
+pub(crate) fn ssh_target(record: DeviceRecord) -> SshTarget {
+    let device = record.device;
+    SshTarget {
+        device_id: device.id,
+        name: device.name,
+        host: device.hostname,
+        port: device.port,
+        username: device.username,
+        key_path: record.key_path.map(PathBuf::from),
+        use_agent: record.auth_method == AuthMethod::Agent,
     }
 }
 

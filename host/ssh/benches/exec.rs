@@ -1,13 +1,20 @@
 //! Exec latency and throughput against a real local sshd, next to OpenSSH
-//! and a local spawn, measured in the same run. `cargo bench -p toolhost-ssh`.
+//! and a local spawn, measured in the same run, with the CPU each side used.
+//! `cargo bench -p toolhost-ssh --bench exec`.
+//!
+//! CPU is read from /proc: the client is this process (user + system); the
+//! server is the sshd listener and every process under it, children that
+//! exited included (their time is in the parents' `cutime`/`cstime`), so
+//! the per-exec sessions and login shells count.
 
+use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use toolhost_ssh::testing::TestSshd;
-use toolhost_ssh::{ExecOptions, MemoryHostKeyStore, SshConfig, SshPool, SshTarget};
+use toolhost_ssh::testing::{MAX_LISTEN_ADDRESSES, TestSshd, descendants};
+use toolhost_ssh::{ExecMode, ExecOptions, MemoryHostKeyStore, SshConfig, SshPool, SshTarget};
 
 const N_LOCAL: usize = 2000;
 const N_POOLED: usize = 2000;
@@ -16,6 +23,112 @@ const N_OPENSSH: usize = 20;
 const N_CONTROL_MASTER: usize = 200;
 const CONCURRENCY: usize = 16;
 const THROUGHPUT_WINDOW: Duration = Duration::from_secs(5);
+/// Devices (loopback addresses 127.0.1.1..=N) in the fleet run.
+const FLEET_DEVICES: u8 = 50;
+
+/// CPU counters at one instant.
+struct CpuMark {
+    at: Instant,
+    client_ticks: u64,
+    server_ticks: u64,
+    machine_busy_ticks: u64,
+}
+
+/// CPU used between two marks, in cores (CPU seconds per wall second).
+struct CpuUse {
+    client: f64,
+    server: f64,
+    machine: f64,
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime (+ cutime + cstime when `reaped` is set) of `pid`.
+fn stat_ticks(pid: &str, reaped: bool) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    // Fields after the command name start at field 3 (state); utime is 14.
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let own = f.first().copied().unwrap_or(0) + f.get(1).copied().unwrap_or(0);
+    if reaped {
+        own + f.get(2).copied().unwrap_or(0) + f.get(3).copied().unwrap_or(0)
+    } else {
+        own
+    }
+}
+
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    total - idle
+}
+
+fn cpu_mark(sshds: &[&TestSshd]) -> CpuMark {
+    let mut server = 0;
+    for sshd in sshds {
+        let root = sshd.pid().expect("sshd running");
+        server += stat_ticks(&root.to_string(), true);
+        for pid in descendants(root) {
+            server += stat_ticks(&pid.to_string(), true);
+        }
+    }
+    CpuMark {
+        at: Instant::now(),
+        client_ticks: stat_ticks("self", false),
+        server_ticks: server,
+        machine_busy_ticks: machine_busy_ticks(),
+    }
+}
+
+fn cpu_since(sshds: &[&TestSshd], start: &CpuMark) -> CpuUse {
+    let end = cpu_mark(sshds);
+    let hz = clock_ticks_per_second();
+    let wall = end.at.duration_since(start.at).as_secs_f64();
+    let cores = |a: u64, b: u64| b.saturating_sub(a) as f64 / hz / wall;
+    CpuUse {
+        client: cores(start.client_ticks, end.client_ticks),
+        server: cores(start.server_ticks, end.server_ticks),
+        machine: cores(start.machine_busy_ticks, end.machine_busy_ticks),
+    }
+}
+
+fn cpu_line(cpu: &CpuUse, rate: f64) -> String {
+    let per = |cores: f64| cores / rate * 1e6;
+    format!(
+        "CPU: client {:.2} cores ({:.0} us/exec), sshd+sessions {:.2} cores ({:.0} us/exec), \
+         whole machine {:.2} of 2 cores",
+        cpu.client,
+        per(cpu.client),
+        cpu.server,
+        per(cpu.server),
+        cpu.machine
+    )
+}
 
 struct Row {
     name: String,
@@ -83,13 +196,15 @@ fn ssh_command(sshd: &TestSshd) -> tokio::process::Command {
     cmd
 }
 
-async fn throughput(pool: &SshPool, target: &SshTarget) -> (f64, Vec<Duration>) {
+/// `workers` tasks exec `true` in a loop for [`THROUGHPUT_WINDOW`]; worker
+/// `i` uses `targets[i % targets.len()]`.
+async fn throughput(pool: &SshPool, targets: &[SshTarget], workers: usize) -> (f64, Vec<Duration>) {
     let done = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + THROUGHPUT_WINDOW;
     let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
+    for i in 0..workers {
         let pool = pool.clone();
-        let target = target.clone();
+        let target = targets[i % targets.len()].clone();
         let done = Arc::clone(&done);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -137,23 +252,37 @@ async fn main() {
         .await,
     ));
 
-    let pool = SshPool::new(sshd.config(), Arc::new(MemoryHostKeyStore::new()));
-    for _ in 0..50 {
-        pool.exec(&target, &true_argv(), ExecOptions::default())
-            .await
-            .expect("warm-up");
-    }
-    rows.push(row(
-        "toolhost pooled exec `true`",
-        time_n(N_POOLED, || async {
-            let out = pool
-                .exec(&target, &true_argv(), ExecOptions::default())
+    let mut pooled_cpu = Vec::new();
+    for (label, mode) in [
+        ("toolhost pooled exec `true` (resident)", ExecMode::Resident),
+        ("toolhost pooled exec `true` (session)", ExecMode::Session),
+    ] {
+        let config = SshConfig {
+            exec_mode: mode,
+            ..sshd.config()
+        };
+        let pool = SshPool::new(config, Arc::new(MemoryHostKeyStore::new()));
+        for _ in 0..50 {
+            pool.exec(&target, &true_argv(), ExecOptions::default())
                 .await
-                .expect("exec");
-            assert!(out.success());
-        })
-        .await,
-    ));
+                .expect("warm-up");
+        }
+        let mark = cpu_mark(&[&sshd]);
+        let started = Instant::now();
+        rows.push(row(
+            label,
+            time_n(N_POOLED, || async {
+                let out = pool
+                    .exec(&target, &true_argv(), ExecOptions::default())
+                    .await
+                    .expect("exec");
+                assert!(out.success());
+            })
+            .await,
+        ));
+        let rate = N_POOLED as f64 / started.elapsed().as_secs_f64();
+        pooled_cpu.push((label, rate, cpu_since(&[&sshd], &mark)));
+    }
 
     rows.push(row(
         "toolhost fresh connection + exec `true`",
@@ -219,12 +348,19 @@ async fn main() {
         );
     }
     let local = rows[0].p50.as_secs_f64();
-    let pooled = rows[1].p50.as_secs_f64();
-    println!(
-        "pooled p50 / local spawn p50 = {:.2}x; fresh OpenSSH p50 / pooled p50 = {:.0}x",
-        pooled / local,
-        rows[3].p50.as_secs_f64() / pooled
-    );
+    let fresh_openssh = rows[4].p50.as_secs_f64();
+    for r in &rows[1..3] {
+        let pooled = r.p50.as_secs_f64();
+        println!(
+            "{}: p50 / local spawn p50 = {:.2}x; fresh OpenSSH p50 / its p50 = {:.0}x",
+            r.name,
+            pooled / local,
+            fresh_openssh / pooled
+        );
+    }
+    for (label, rate, cpu) in &pooled_cpu {
+        println!("{label}, one at a time: {}", cpu_line(cpu, *rate));
+    }
 
     println!();
     println!(
@@ -232,9 +368,16 @@ async fn main() {
         THROUGHPUT_WINDOW.as_secs()
     );
     for (label, config) in [
-        ("default pool (4 conns x 8 channels)", sshd.config()),
+        ("default pool (resident, 4 conns x 8 ch)", sshd.config()),
         (
-            "one connection x 16 channels",
+            "session per exec (4 conns x 8 ch)",
+            SshConfig {
+                exec_mode: ExecMode::Session,
+                ..sshd.config()
+            },
+        ),
+        (
+            "resident, one connection x 16 channels",
             SshConfig {
                 max_connections_per_device: 1,
                 max_channels_per_connection: CONCURRENCY,
@@ -246,7 +389,9 @@ async fn main() {
         pool.exec(&target, &true_argv(), ExecOptions::default())
             .await
             .expect("warm-up");
-        let (rate, lat) = throughput(&pool, &target).await;
+        let mark = cpu_mark(&[&sshd]);
+        let (rate, lat) = throughput(&pool, std::slice::from_ref(&target), CONCURRENCY).await;
+        let cpu = cpu_since(&[&sshd], &mark);
         let r = row(label, lat);
         println!(
             "{:<44} {:>8.0} execs/s   p50 {} ms  p99 {} ms  connections {}",
@@ -256,5 +401,66 @@ async fn main() {
             ms(r.p99),
             pool.stats().connections_opened
         );
+        println!("    {}", cpu_line(&cpu, rate));
+    }
+    drop(sshd);
+
+    // A fleet: 127.0.1.1..=N, each address a device with its own pooled
+    // connection; sshd processes of up to MAX_LISTEN_ADDRESSES addresses
+    // each serve them (4 for 50).
+    let ips: Vec<Ipv4Addr> = (1..=FLEET_DEVICES)
+        .map(|i| Ipv4Addr::new(127, 0, 1, i))
+        .collect();
+    let fleet: Vec<TestSshd> = ips
+        .chunks(MAX_LISTEN_ADDRESSES)
+        .map(TestSshd::start_on)
+        .collect();
+    let fleet_refs: Vec<&TestSshd> = fleet.iter().collect();
+    let mut targets = Vec::new();
+    for sshd in &fleet {
+        for ip in std::iter::once(&sshd.ip).chain(&sshd.extra_ips) {
+            let id = format!("fleet-{ip}");
+            targets.push(SshTarget {
+                device_id: id.clone(),
+                name: id,
+                host: ip.to_string(),
+                key_path: Some(sshd.client_key.clone()),
+                ..sshd.target("fleet")
+            });
+        }
+    }
+    let pool = SshPool::new(
+        SshConfig {
+            identity_file: None,
+            ..fleet[0].config()
+        },
+        Arc::new(MemoryHostKeyStore::new()),
+    );
+    for t in &targets {
+        pool.exec(t, &true_argv(), ExecOptions::default())
+            .await
+            .expect("warm-up");
+    }
+    println!();
+    println!(
+        "throughput, execs of `true` against {FLEET_DEVICES} devices (127.0.1.1-{FLEET_DEVICES}, {} \
+         sshd processes) for {}s",
+        fleet.len(),
+        THROUGHPUT_WINDOW.as_secs()
+    );
+    for workers in [CONCURRENCY, usize::from(FLEET_DEVICES)] {
+        let mark = cpu_mark(&fleet_refs);
+        let (rate, lat) = throughput(&pool, &targets, workers).await;
+        let cpu = cpu_since(&fleet_refs, &mark);
+        let r = row("", lat);
+        println!(
+            "{:<44} {:>8.0} execs/s   p50 {} ms  p99 {} ms  connections {}",
+            format!("c={workers} over {FLEET_DEVICES} devices"),
+            rate,
+            ms(r.p50),
+            ms(r.p99),
+            pool.stats().connections_opened
+        );
+        println!("    {}", cpu_line(&cpu, rate));
     }
 }

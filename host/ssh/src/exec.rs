@@ -13,6 +13,7 @@
 //! before anyone sees it. The `signal` request is still sent first, for
 //! servers that honour it.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use russh::client::Msg;
@@ -102,17 +103,20 @@ pub(crate) enum RunError {
     Refused,
     /// The channel closed without an exit status or signal.
     NoExitStatus,
+    /// The command could not be handed over; nothing ran, so a retry is
+    /// safe.
+    NotStarted,
 }
 
 /// One stream's capped buffer.
-struct Capped {
-    data: Vec<u8>,
+pub(crate) struct Capped {
+    pub data: Vec<u8>,
     cap: usize,
-    dropped: usize,
+    pub dropped: usize,
 }
 
 impl Capped {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Capped {
             data: Vec::new(),
             cap,
@@ -120,7 +124,7 @@ impl Capped {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         let room = self.cap.saturating_sub(self.data.len());
         let keep = room.min(bytes.len());
         self.data.extend_from_slice(&bytes[..keep]);
@@ -179,8 +183,22 @@ impl Stderr {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where `needle` (non-empty, starting with a rare byte) first occurs.
+/// Scans for the first byte, so long output costs one pass.
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|b| *b == first) {
+        let at = from + i;
+        if haystack.len() - at < needle.len() {
+            return None;
+        }
+        if &haystack[at + 1..at + needle.len()] == rest {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Runs `command` (already [`wrap`]ped) on `channel` until it exits,
@@ -192,6 +210,7 @@ pub(crate) async fn run(
     stdin: Option<&[u8]>,
     cap: usize,
     deadline: Instant,
+    pid_seen: &AtomicU32,
 ) -> Finished {
     let started = Instant::now();
     let (mut reader, writer) = channel.split();
@@ -226,7 +245,12 @@ pub(crate) async fn run(
             biased;
             msg = reader.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => stdout.push(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => stderr.push(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    stderr.push(&data);
+                    if let Some(pid) = stderr.pid {
+                        pid_seen.store(pid, Ordering::Release);
+                    }
+                }
                 Some(ChannelMsg::ExitStatus { exit_status }) => exit_code = Some(exit_status),
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
                     signal = Some(signal_name_of(&signal_name));

@@ -258,6 +258,7 @@ mod tests {
             port: 2222,
             username: "root".into(),
             key_path: None,
+            use_agent: false,
         }
     }
 

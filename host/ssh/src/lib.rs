@@ -15,6 +15,8 @@
 //!   keepalives, idle expiry and one reconnect after a dropped connection.
 //! - [`exec`]: one command on one channel: stdin, capped output, exit status
 //!   or signal, kill on timeout.
+//! - `resident`: a long-lived `/bin/sh` per channel that runs execs one after
+//!   another without a session (and login shell) each.
 //! - [`error`]: [`SshError`], typed and safe to show to a model.
 //! - `testing` (feature `testing`): a real OpenSSH `sshd` for tests and
 //!   benchmarks.
@@ -25,11 +27,12 @@ pub mod exec;
 pub mod hostkeys;
 pub mod pool;
 pub mod quote;
+mod resident;
 pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{HostKeyPolicy, Secret, SshConfig};
+pub use config::{ExecMode, HostKeyPolicy, Secret, SshConfig};
 pub use error::{SshError, SshErrorKind};
 pub use exec::{ExecOptions, ExecOutput};
 pub use hostkeys::{HostKeyStore, HostKeyStoreError, MemoryHostKeyStore, PinnedKey, StoreFuture};

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,12 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::config::{MAX_STDIN_BYTES, SshConfig};
+use crate::config::{ExecMode, MAX_STDIN_BYTES, SshConfig};
 use crate::error::SshError;
 use crate::exec::{self, ExecOptions, ExecOutput, RunError};
 use crate::hostkeys::{self, HostKeyStore};
 use crate::quote;
+use crate::resident::Resident;
 use crate::target::SshTarget;
 
 /// Longest pause between two idle sweeps.
@@ -81,6 +82,8 @@ pub struct PoolStats {
     pub connect_failures: u64,
     /// Execs that got a channel.
     pub execs: u64,
+    /// Resident shells started (each one served one or more execs).
+    pub resident_shells_started: u64,
 }
 
 /// Pooled SSH access to every device. Cheap to clone; dropping the last
@@ -107,6 +110,7 @@ struct Inner {
     connections_opened: AtomicU64,
     connect_failures: AtomicU64,
     execs: AtomicU64,
+    resident_shells_started: AtomicU64,
 }
 
 struct DevicePool {
@@ -117,23 +121,105 @@ struct DevicePool {
     connecting: tokio::sync::Mutex<()>,
     /// The last failed connect, shared with callers that waited for it.
     last_failure: Mutex<Option<(Instant, SshError)>>,
+    /// The device could not start a resident shell; it gets a session per
+    /// exec from now on.
+    resident_refused: AtomicBool,
 }
 
 struct Connection {
     handle: Handle<Client>,
+    /// Channels open: running execs plus idle resident shells.
     in_use: AtomicUsize,
     last_used: Mutex<Instant>,
+    /// Resident shells waiting for their next exec; each holds a channel
+    /// counted in `in_use`.
+    idle: Mutex<Vec<Resident>>,
+}
+
+impl Connection {
+    /// Channels carrying a running exec (idle resident shells excluded).
+    fn active(&self) -> usize {
+        let idle = lock(&self.idle).len();
+        self.in_use.load(Ordering::Acquire).saturating_sub(idle)
+    }
 }
 
 /// A channel's claim on its connection; released on drop.
 struct Lease {
     conn: Arc<Connection>,
+    /// Whether dropping the lease gives the channel back.
+    counted: bool,
+}
+
+impl Lease {
+    fn new(conn: Arc<Connection>) -> Lease {
+        Lease {
+            conn,
+            counted: true,
+        }
+    }
+
+    /// Parks `shell` on the connection for the next exec; its channel stays
+    /// claimed.
+    fn park(mut self, shell: Resident) {
+        lock(&self.conn.idle).push(shell);
+        self.counted = false;
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         *lock(&self.conn.last_used) = Instant::now();
-        self.conn.in_use.fetch_sub(1, Ordering::AcqRel);
+        if self.counted {
+            self.conn.in_use.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Kills a remote command whose exec was abandoned by its caller (the
+/// future dropped: a client cancelled the tool call). Disarmed once the exec
+/// ends on its own terms.
+struct KillOnDrop {
+    pool: SshPool,
+    conn: Arc<Connection>,
+    target: SshTarget,
+    /// The pid to kill (its process group first); 0 until known.
+    pid: Arc<AtomicU32>,
+    armed: bool,
+}
+
+impl KillOnDrop {
+    fn new(pool: &SshPool, conn: &Arc<Connection>, target: &SshTarget, pid: u32) -> KillOnDrop {
+        KillOnDrop {
+            pool: pool.clone(),
+            conn: Arc::clone(conn),
+            target: target.clone(),
+            pid: Arc::new(AtomicU32::new(pid)),
+            armed: true,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = self.pid.load(Ordering::Acquire);
+        if !self.armed || pid == 0 {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, conn, target) = (
+            self.pool.clone(),
+            Arc::clone(&self.conn),
+            self.target.clone(),
+        );
+        debug!(device = %target.name, pid, "exec abandoned by its caller; killing the command");
+        rt.spawn(async move { pool.kill_remote(&conn, &target, pid).await });
     }
 }
 
@@ -168,6 +254,7 @@ impl SshPool {
             connections_opened: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             execs: AtomicU64::new(0),
+            resident_shells_started: AtomicU64::new(0),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
@@ -192,15 +279,24 @@ impl SshPool {
 
     /// Counters over the pool's life.
     pub fn stats(&self) -> PoolStats {
+        // A connection that died (keepalives unanswered, server gone) stays
+        // in its device's list until the next exec or idle sweep prunes it;
+        // it is not open.
         let connections_open = lock(&self.inner.devices)
             .values()
-            .map(|d| lock(&d.conns).len())
+            .map(|d| {
+                lock(&d.conns)
+                    .iter()
+                    .filter(|c| !c.handle.is_closed())
+                    .count()
+            })
             .sum();
         PoolStats {
             connections_opened: self.inner.connections_opened.load(Ordering::Relaxed),
             connections_open,
             connect_failures: self.inner.connect_failures.load(Ordering::Relaxed),
             execs: self.inner.execs.load(Ordering::Relaxed),
+            resident_shells_started: self.inner.resident_shells_started.load(Ordering::Relaxed),
         }
     }
 
@@ -250,13 +346,39 @@ impl SshPool {
                 .await
                 .map_err(|_| SshError::Timeout { after: timeout })?
                 .map_err(|_| SshError::Failed("the connection pool is closed".into()))?;
-        let (channel, lease) = self.open_channel(&device, target).await?;
-        self.inner.execs.fetch_add(1, Ordering::Relaxed);
-
-        let command = exec::wrap(&command);
-        let finished = exec::run(channel, &command, options.stdin.as_deref(), cap, deadline).await;
+        let resident = self.inner.config.exec_mode == ExecMode::Resident
+            && options.stdin.is_none()
+            && !device.resident_refused.load(Ordering::Relaxed);
+        let ran = if resident {
+            self.exec_resident(&device, target, &command, cap, deadline, timeout)
+                .await?
+        } else {
+            None
+        };
+        // The lease (when the channel is not parked) is held until any kill
+        // below has run.
+        let (finished, conn, _lease) = match ran {
+            Some(ran) => ran,
+            None => {
+                let (channel, lease) = self.open_channel(&device, target).await?;
+                self.inner.execs.fetch_add(1, Ordering::Relaxed);
+                let guard = KillOnDrop::new(self, &lease.conn, target, 0);
+                let command = exec::wrap(&command);
+                let finished = exec::run(
+                    channel,
+                    &command,
+                    options.stdin.as_deref(),
+                    cap,
+                    deadline,
+                    &guard.pid,
+                )
+                .await;
+                guard.disarm();
+                (finished, Arc::clone(&lease.conn), Some(lease))
+            }
+        };
         if let Some(pid) = finished.kill_pid {
-            self.kill_remote(&lease.conn, target, pid).await;
+            self.kill_remote(&conn, target, pid).await;
         }
         match finished.result {
             Ok(output) => Ok(output),
@@ -265,7 +387,7 @@ impl SshPool {
                 Err(SshError::Timeout { after: timeout })
             }
             Err(RunError::ConnectionLost) => {
-                self.drop_connection(&device, &lease.conn);
+                self.drop_connection(&device, &conn);
                 Err(SshError::DeviceOffline {
                     device: target.name.clone(),
                     reason: "the connection was lost while the command ran; it may have partly run"
@@ -278,7 +400,86 @@ impl SshPool {
             Err(RunError::NoExitStatus) => Err(SshError::Failed(
                 "the command ended without reporting an exit status".into(),
             )),
+            Err(RunError::NotStarted) => Err(SshError::DeviceOffline {
+                device: target.name.clone(),
+                reason: "the command could not be handed to the device".into(),
+            }),
         }
+    }
+
+    /// Runs `command` in a resident shell: an idle one on a pooled
+    /// connection, else a new one. `None` when the device cannot host one
+    /// (the caller then uses a session). A shell found dead before the
+    /// command started is replaced once.
+    async fn exec_resident(
+        &self,
+        device: &DevicePool,
+        target: &SshTarget,
+        command: &str,
+        cap: usize,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Option<(exec::Finished, Arc<Connection>, Option<Lease>)>, SshError> {
+        let mut retried = false;
+        loop {
+            let (lease, shell) = match self.take_idle(device) {
+                Some(idle) => idle,
+                None => {
+                    let (channel, lease) = self.open_channel(device, target).await?;
+                    match Resident::start(channel, deadline).await {
+                        Ok(shell) => {
+                            self.inner
+                                .resident_shells_started
+                                .fetch_add(1, Ordering::Relaxed);
+                            (lease, shell)
+                        }
+                        Err(RunError::Refused) => {
+                            warn!(device = %target.name,
+                                  "the device cannot host a resident shell; using a session per exec");
+                            device.resident_refused.store(true, Ordering::Relaxed);
+                            return Ok(None);
+                        }
+                        Err(RunError::Timeout) => return Err(SshError::Timeout { after: timeout }),
+                        Err(_) => {
+                            self.drop_connection(device, &lease.conn);
+                            return Err(SshError::DeviceOffline {
+                                device: target.name.clone(),
+                                reason: "the connection closed before the command started".into(),
+                            });
+                        }
+                    }
+                }
+            };
+            self.inner.execs.fetch_add(1, Ordering::Relaxed);
+            let guard = KillOnDrop::new(self, &lease.conn, target, shell.pid);
+            let (finished, shell) = shell.run(command, cap, deadline).await;
+            guard.disarm();
+            if matches!(finished.result, Err(RunError::NotStarted)) && !retried {
+                debug!(device = %target.name, "idle resident shell was gone; starting another");
+                retried = true;
+                continue;
+            }
+            let conn = Arc::clone(&lease.conn);
+            return Ok(Some(match shell {
+                Some(shell) => {
+                    lease.park(shell);
+                    (finished, conn, None)
+                }
+                None => (finished, conn, Some(lease)),
+            }));
+        }
+    }
+
+    /// An idle resident shell on a live pooled connection, with its claim.
+    fn take_idle(&self, device: &DevicePool) -> Option<(Lease, Resident)> {
+        let conns = lock(&device.conns);
+        conns
+            .iter()
+            .filter(|c| !c.handle.is_closed())
+            .find_map(|c| {
+                let shell = lock(&c.idle).pop()?;
+                Some((Lease::new(Arc::clone(c)), shell))
+            })
     }
 
     /// Kills an abandoned command's process group from a second channel on
@@ -315,6 +516,7 @@ impl SshPool {
             conns: Mutex::new(Vec::new()),
             connecting: tokio::sync::Mutex::new(()),
             last_failure: Mutex::new(None),
+            resident_refused: AtomicBool::new(false),
         });
         devices.insert(target.clone(), Arc::clone(&pool));
         pool
@@ -387,10 +589,11 @@ impl SshPool {
                     handle,
                     in_use: AtomicUsize::new(1),
                     last_used: Mutex::new(Instant::now()),
+                    idle: Mutex::new(Vec::new()),
                 });
                 lock(&device.conns).push(Arc::clone(&conn));
                 *lock(&device.last_failure) = None;
-                Ok((Lease { conn }, true))
+                Ok((Lease::new(conn), true))
             }
             Err(err) => {
                 self.inner.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -401,17 +604,23 @@ impl SshPool {
     }
 
     /// Claims a channel on the first live pooled connection with room,
-    /// dropping dead ones on the way.
+    /// dropping dead ones on the way. A connection whose room is taken by
+    /// idle resident shells gives one up.
     fn pick(&self, device: &DevicePool) -> Option<Lease> {
         let max = self.inner.config.channels_per_connection();
         let mut conns = lock(&device.conns);
         conns.retain(|c| !c.handle.is_closed());
-        let conn = conns
+        if let Some(conn) = conns
             .iter()
-            .find(|c| c.in_use.load(Ordering::Acquire) < max)?;
-        conn.in_use.fetch_add(1, Ordering::AcqRel);
-        Some(Lease {
-            conn: Arc::clone(conn),
+            .find(|c| c.in_use.load(Ordering::Acquire) < max)
+        {
+            conn.in_use.fetch_add(1, Ordering::AcqRel);
+            return Some(Lease::new(Arc::clone(conn)));
+        }
+        conns.iter().find_map(|c| {
+            // The idle shell's claim on the channel passes to the new lease.
+            lock(&c.idle).pop()?.retire();
+            Some(Lease::new(Arc::clone(c)))
         })
     }
 
@@ -505,13 +714,23 @@ impl SshPool {
                 return Ok(());
             }
         }
-        if config.use_agent {
-            match AgentClient::connect_env().await {
+        // Set when the agent was asked and had nothing to offer, so the
+        // error says what to fix.
+        let mut agent_problem = None;
+        if config.use_agent || target.use_agent {
+            let agent = match config.agent_socket.as_deref() {
+                Some(socket) => AgentClient::connect_uds(socket).await,
+                None => AgentClient::connect_env().await,
+            };
+            match agent {
                 Ok(mut agent) => {
                     let identities = agent.request_identities().await.unwrap_or_else(|e| {
                         warn!(error = %e, "ssh-agent did not list identities");
                         Vec::new()
                     });
+                    if identities.is_empty() {
+                        agent_problem = Some("the ssh-agent holds no keys");
+                    }
                     for identity in identities {
                         let AgentIdentity::PublicKey { key, .. } = identity else {
                             continue;
@@ -531,13 +750,19 @@ impl SshPool {
                         }
                     }
                 }
-                Err(e) => warn!(error = %e, "cannot reach ssh-agent at SSH_AUTH_SOCK"),
+                Err(e) => {
+                    warn!(device = %target.name, socket = ?config.agent_socket, error = %e,
+                          "cannot reach ssh-agent (agent_socket, else SSH_AUTH_SOCK)");
+                    agent_problem = Some("the ssh-agent is unreachable");
+                }
             }
         }
-        Err(auth_failed(if offered {
-            "the device refused every configured key"
-        } else {
-            "no credentials are configured (identity_file, a device key_path, or use_agent)"
+        Err(auth_failed(match (offered, agent_problem) {
+            (true, _) => "the device refused every configured key",
+            (false, Some(problem)) => problem,
+            (false, None) => {
+                "no credentials are configured (identity_file, a device key_path, or the agent)"
+            }
         }))
     }
 
@@ -598,9 +823,7 @@ async fn sweep_idle(inner: Weak<Inner>) {
         for pool in devices.values() {
             let mut conns = lock(&pool.conns);
             let (expired, kept): (Vec<_>, Vec<_>) = conns.drain(..).partition(|c| {
-                c.handle.is_closed()
-                    || (c.in_use.load(Ordering::Acquire) == 0
-                        && lock(&c.last_used).elapsed() >= idle)
+                c.handle.is_closed() || (c.active() == 0 && lock(&c.last_used).elapsed() >= idle)
             });
             *conns = kept;
             for conn in expired {

@@ -18,4 +18,8 @@ pub struct SshTarget {
     /// A private key for this device only; overrides
     /// [`SshConfig::identity_file`](crate::SshConfig::identity_file).
     pub key_path: Option<PathBuf>,
+    /// Offer the ssh-agent's identities (after the key file, if any) even
+    /// when [`SshConfig::use_agent`](crate::SshConfig::use_agent) is off;
+    /// set for registry devices whose `auth_method` is `agent`.
+    pub use_agent: bool,
 }

@@ -23,6 +23,8 @@ use crate::target::SshTarget;
 pub const SSHD: &str = "/usr/sbin/sshd";
 /// How long to wait for a started sshd to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Addresses one OpenSSH sshd listens on at most (its `MAX_LISTEN_SOCKS`).
+pub const MAX_LISTEN_ADDRESSES: usize = 16;
 /// Concurrent sessions the test sshd allows on one connection.
 pub const TEST_MAX_SESSIONS: usize = 64;
 
@@ -35,6 +37,8 @@ pub struct TestSshd {
     dir: tempfile::TempDir,
     /// The address it listens on, `127.0.0.N`.
     pub ip: Ipv4Addr,
+    /// Further addresses it listens on, same port ([`TestSshd::start_on`]).
+    pub extra_ips: Vec<Ipv4Addr>,
     pub port: u16,
     /// An ed25519 client key listed in `authorized_keys`.
     pub client_key: PathBuf,
@@ -51,13 +55,28 @@ impl TestSshd {
     /// # Panics
     /// When sshd is missing or does not start: tests cannot go on.
     pub fn start() -> TestSshd {
+        let n = NEXT_ADDR.fetch_add(1, Ordering::Relaxed).max(2);
+        TestSshd::start_on(&[Ipv4Addr::new(127, 0, 0, n)])
+    }
+
+    /// Generates keys and starts one sshd listening on every address in
+    /// `ips` (loopback addresses, same port), so many "devices" can share a
+    /// server. `ips[0]` becomes [`TestSshd::ip`].
+    ///
+    /// # Panics
+    /// When `ips` is empty or longer than [`MAX_LISTEN_ADDRESSES`], or sshd
+    /// is missing or does not start.
+    pub fn start_on(ips: &[Ipv4Addr]) -> TestSshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} not found; run: apt-get install -y openssh-server"
         );
+        assert!(
+            ips.len() <= MAX_LISTEN_ADDRESSES,
+            "sshd listens on at most {MAX_LISTEN_ADDRESSES} addresses"
+        );
+        let (&ip, extra_ips) = ips.split_first().expect("at least one address");
         let dir = tempfile::tempdir().expect("tempdir");
-        let n = NEXT_ADDR.fetch_add(1, Ordering::Relaxed).max(2);
-        let ip = Ipv4Addr::new(127, 0, 0, n);
         let port = free_port(ip);
         let user = current_user();
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin dir");
@@ -69,6 +88,7 @@ impl TestSshd {
         let mut sshd = TestSshd {
             dir,
             ip,
+            extra_ips: extra_ips.to_vec(),
             port,
             client_key,
             wrong_key,
@@ -95,6 +115,11 @@ impl TestSshd {
         SocketAddr::from((self.ip, self.port))
     }
 
+    /// The sshd listener's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A target for this server, as device `device_id`.
     pub fn target(&self, device_id: &str) -> SshTarget {
         SshTarget {
@@ -104,6 +129,7 @@ impl TestSshd {
             port: self.port,
             username: self.user.clone(),
             key_path: None,
+            use_agent: false,
         }
     }
 
@@ -183,8 +209,12 @@ impl TestSshd {
 
     fn write_config(&self) {
         let d = self.dir.path().display();
+        let listen: String = std::iter::once(&self.ip)
+            .chain(&self.extra_ips)
+            .map(|ip| format!("ListenAddress {ip}:{}\n", self.port))
+            .collect();
         let config = format!(
-            "ListenAddress {ip}:{port}\n\
+            "{listen}\
              HostKey {d}/host_ed25519\n\
              AuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\n\
@@ -202,8 +232,6 @@ impl TestSshd {
              LogLevel {log_level}\n",
             log_level =
                 std::env::var("TOOLHOST_TEST_SSHD_LOG_LEVEL").unwrap_or_else(|_| "ERROR".into()),
-            ip = self.ip,
-            port = self.port,
         );
         std::fs::write(self.dir.path().join("sshd_config"), config).expect("sshd_config");
     }

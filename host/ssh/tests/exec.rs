@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use toolhost_ssh::testing::TestSshd;
 use toolhost_ssh::{
-    ExecOptions, HostKeyPolicy, HostKeyStore, MemoryHostKeyStore, SshConfig, SshError, SshPool,
+    ExecMode, ExecOptions, HostKeyPolicy, HostKeyStore, MemoryHostKeyStore, SshConfig, SshError,
+    SshPool,
 };
 
 fn argv(args: &[&str]) -> Vec<String> {
@@ -194,7 +195,23 @@ async fn reports_exit_codes_stderr_and_signals() {
     assert_eq!(out.stderr, b"oops\n");
     assert!(out.stdout.is_empty());
 
+    // A resident shell (the default) reports a signal death as the shell
+    // does, 128 + n; a session per exec reports the signal itself.
     let out = pool
+        .exec(
+            &target,
+            &argv(&["sh", "-c", "kill -TERM $$"]),
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(128 + 15), "{out:?}");
+    assert_eq!(out.signal, None);
+    let (sessions, _) = new_pool(SshConfig {
+        exec_mode: ExecMode::Session,
+        ..sshd.config()
+    });
+    let out = sessions
         .exec(
             &target,
             &argv(&["sh", "-c", "kill -TERM $$"]),
@@ -204,6 +221,7 @@ async fn reports_exit_codes_stderr_and_signals() {
         .unwrap();
     assert_eq!(out.signal.as_deref(), Some("TERM"), "{out:?}");
     assert_eq!(out.exit_code, None);
+    assert_eq!(sessions.stats().resident_shells_started, 0);
 
     let out = pool
         .exec(
@@ -554,4 +572,119 @@ async fn idle_connections_expire() {
         .await
         .unwrap();
     assert_eq!(pool.stats().connections_opened, 2);
+}
+
+/// Whether a process whose command line contains `pattern` still runs,
+/// polled until `within` passes.
+fn gone_within(pattern: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let found = std::process::Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .expect("pgrep")
+            .status
+            .success();
+        if !found {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_resident_shell_serves_many_execs_and_drops_stray_output() {
+    let sshd = TestSshd::start();
+    let (pool, _) = new_pool(sshd.config());
+    let target = sshd.target("dev");
+    for i in 0..20 {
+        let out = pool
+            .exec(
+                &target,
+                &argv(&["echo", &i.to_string()]),
+                ExecOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, format!("{i}\n").as_bytes());
+        assert_eq!(out.exit_code, Some(0));
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.resident_shells_started, 1, "{stats:?}");
+    assert_eq!(stats.execs, 20);
+
+    // A background process left behind keeps writing to the shell's
+    // streams after its command ended; none of it reaches the next exec.
+    let out = pool
+        .exec(
+            &target,
+            &argv(&[
+                "sh",
+                "-c",
+                "(sleep 0.2; echo stray; echo stray >&2) & echo first",
+            ]),
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"first\n");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = pool
+        .exec(&target, &argv(&["echo", "next"]), ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"next\n");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    assert_eq!(pool.stats().resident_shells_started, 1);
+
+    // The program's stdin is /dev/null, never the shell's script.
+    let out = pool
+        .exec(&target, &argv(&["cat"]), ExecOptions::default())
+        .await
+        .unwrap();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let out = pool
+        .exec(
+            &target,
+            &argv(&["echo", "still-there"]),
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"still-there\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_exec_kills_the_remote_command_in_both_modes() {
+    let sshd = TestSshd::start();
+    for (i, mode) in [ExecMode::Resident, ExecMode::Session]
+        .into_iter()
+        .enumerate()
+    {
+        let (pool, _) = new_pool(SshConfig {
+            exec_mode: mode,
+            ..sshd.config()
+        });
+        let marker = format!("200.{}{i}", std::process::id());
+        // The caller gives up after 500 ms, long before the command's own
+        // 30 s deadline: the future is dropped, as when an MCP client
+        // cancels the tool call.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(500),
+            pool.exec(
+                &sshd.target("dev"),
+                &argv(&["sleep", &marker]),
+                ExecOptions::default(),
+            ),
+        )
+        .await;
+        assert!(cancelled.is_err(), "{mode:?}: the exec should still run");
+        assert!(
+            gone_within(&format!("sleep {marker}"), Duration::from_secs(5)),
+            "{mode:?}: the remote sleep outlived its cancelled exec"
+        );
+    }
 }

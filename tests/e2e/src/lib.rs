@@ -138,7 +138,11 @@ impl TestServer {
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "info")
+            // The server's log filter; benchmarks set TOOLHOST_E2E_LOG=warn.
+            .env(
+                "RUST_LOG",
+                std::env::var("TOOLHOST_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
