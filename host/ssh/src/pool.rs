@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ use crate::error::SshError;
 use crate::exec::{self, ExecOptions, ExecOutput, RunError};
 use crate::hostkeys::{self, HostKeyStore};
 use crate::quote;
-use crate::resident::Resident;
+use crate::resident::{Parked, Resident};
 use crate::target::SshTarget;
 
 /// Longest pause between two idle sweeps.
@@ -48,6 +48,10 @@ const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// How long killing an abandoned command may take before the exec returns
 /// anyway.
 const KILL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// After a device failed to start a resident shell, how long it gets a
+/// session per exec before the next attempt.
+const RESIDENT_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// Key exchanges in order of preference: curve25519 first (fast, and every
 /// OpenSSH since 6.5 has it), then the rest of russh's safe list.
@@ -121,9 +125,9 @@ struct DevicePool {
     connecting: tokio::sync::Mutex<()>,
     /// The last failed connect, shared with callers that waited for it.
     last_failure: Mutex<Option<(Instant, SshError)>>,
-    /// The device could not start a resident shell; it gets a session per
-    /// exec from now on.
-    resident_refused: AtomicBool,
+    /// When the device last failed to start a resident shell; it gets a
+    /// session per exec for [`RESIDENT_RETRY_AFTER`] after that.
+    resident_refused_at: Mutex<Option<Instant>>,
 }
 
 struct Connection {
@@ -133,7 +137,7 @@ struct Connection {
     last_used: Mutex<Instant>,
     /// Resident shells waiting for their next exec; each holds a channel
     /// counted in `in_use`.
-    idle: Mutex<Vec<Resident>>,
+    idle: Mutex<Vec<Parked>>,
 }
 
 impl Connection {
@@ -162,7 +166,7 @@ impl Lease {
     /// Parks `shell` on the connection for the next exec; its channel stays
     /// claimed.
     fn park(mut self, shell: Resident) {
-        lock(&self.conn.idle).push(shell);
+        lock(&self.conn.idle).push(shell.park());
         self.counted = false;
     }
 }
@@ -348,7 +352,8 @@ impl SshPool {
                 .map_err(|_| SshError::Failed("the connection pool is closed".into()))?;
         let resident = self.inner.config.exec_mode == ExecMode::Resident
             && options.stdin.is_none()
-            && !device.resident_refused.load(Ordering::Relaxed);
+            && lock(&device.resident_refused_at)
+                .is_none_or(|at| at.elapsed() >= RESIDENT_RETRY_AFTER);
         let ran = if resident {
             self.exec_resident(&device, target, &command, cap, deadline, timeout)
                 .await?
@@ -378,7 +383,10 @@ impl SshPool {
             }
         };
         if let Some(pid) = finished.kill_pid {
-            self.kill_remote(&conn, target, pid).await;
+            // In a task of its own, so it completes even if this exec's
+            // caller stops waiting.
+            let (pool, conn, target) = (self.clone(), Arc::clone(&conn), target.clone());
+            let _ = tokio::spawn(async move { pool.kill_remote(&conn, &target, pid).await }).await;
         }
         match finished.result {
             Ok(output) => Ok(output),
@@ -421,9 +429,20 @@ impl SshPool {
         timeout: Duration,
     ) -> Result<Option<(exec::Finished, Arc<Connection>, Option<Lease>)>, SshError> {
         let mut retried = false;
+        let mut counted = false;
         loop {
             let (lease, shell) = match self.take_idle(device) {
-                Some(idle) => idle,
+                Some((lease, parked)) => match parked.resume().await {
+                    Ok(shell) => (lease, shell),
+                    Err(pid) => {
+                        // It ended or would not stop writing while parked.
+                        debug!(device = %target.name, "discarding a parked resident shell");
+                        let pool = self.clone();
+                        let (conn, target) = (Arc::clone(&lease.conn), target.clone());
+                        tokio::spawn(async move { pool.kill_remote(&conn, &target, pid).await });
+                        continue;
+                    }
+                },
                 None => {
                     let (channel, lease) = self.open_channel(device, target).await?;
                     match Resident::start(channel, deadline).await {
@@ -436,7 +455,7 @@ impl SshPool {
                         Err(RunError::Refused) => {
                             warn!(device = %target.name,
                                   "the device cannot host a resident shell; using a session per exec");
-                            device.resident_refused.store(true, Ordering::Relaxed);
+                            *lock(&device.resident_refused_at) = Some(Instant::now());
                             return Ok(None);
                         }
                         Err(RunError::Timeout) => return Err(SshError::Timeout { after: timeout }),
@@ -450,7 +469,10 @@ impl SshPool {
                     }
                 }
             };
-            self.inner.execs.fetch_add(1, Ordering::Relaxed);
+            if !counted {
+                self.inner.execs.fetch_add(1, Ordering::Relaxed);
+                counted = true;
+            }
             let guard = KillOnDrop::new(self, &lease.conn, target, shell.pid);
             let (finished, shell) = shell.run(command, cap, deadline).await;
             guard.disarm();
@@ -471,7 +493,7 @@ impl SshPool {
     }
 
     /// An idle resident shell on a live pooled connection, with its claim.
-    fn take_idle(&self, device: &DevicePool) -> Option<(Lease, Resident)> {
+    fn take_idle(&self, device: &DevicePool) -> Option<(Lease, Parked)> {
         let conns = lock(&device.conns);
         conns
             .iter()
@@ -516,7 +538,7 @@ impl SshPool {
             conns: Mutex::new(Vec::new()),
             connecting: tokio::sync::Mutex::new(()),
             last_failure: Mutex::new(None),
-            resident_refused: AtomicBool::new(false),
+            resident_refused_at: Mutex::new(None),
         });
         devices.insert(target.clone(), Arc::clone(&pool));
         pool
@@ -618,8 +640,9 @@ impl SshPool {
             return Some(Lease::new(Arc::clone(conn)));
         }
         conns.iter().find_map(|c| {
-            // The idle shell's claim on the channel passes to the new lease.
-            lock(&c.idle).pop()?.retire();
+            // The idle shell's claim on the channel passes to the new lease;
+            // dropping it closes its channel.
+            drop(lock(&c.idle).pop()?);
             Some(Lease::new(Arc::clone(c)))
         })
     }

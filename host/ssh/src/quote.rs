@@ -29,6 +29,10 @@ pub enum QuoteError {
     /// silently cut the argument short on the remote side.
     #[error("argument {index} contains a NUL byte, which a Unix argument cannot carry")]
     Nul { index: usize },
+    /// The program name starts with `-`: after `exec` (both exec modes
+    /// put one in front of the program) a shell would read it as an option.
+    #[error("the program name {0:?} starts with '-'")]
+    OptionProgram(String),
     /// The quoted line would exceed [`MAX_COMMAND_LINE_BYTES`].
     #[error("command line is {len} bytes after quoting; the limit is {MAX_COMMAND_LINE_BYTES}")]
     TooLong { len: usize },
@@ -55,8 +59,11 @@ pub fn quote_arg(arg: &str) -> Cow<'_, str> {
 
 /// Builds the remote command line: every element quoted, joined by spaces.
 pub fn command_line<S: AsRef<str>>(argv: &[S]) -> Result<String, QuoteError> {
-    if argv.is_empty() {
+    let Some(program) = argv.first().map(AsRef::as_ref) else {
         return Err(QuoteError::Empty);
+    };
+    if program.starts_with('-') {
+        return Err(QuoteError::OptionProgram(program.to_owned()));
     }
     let mut line = String::new();
     for (index, arg) in argv.iter().enumerate() {

@@ -36,6 +36,8 @@ use std::time::Instant;
 
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::exec::{Capped, ExecOutput, Finished, MAX_DRAIN_BYTES, RunError, find};
 
@@ -47,13 +49,76 @@ const HELLO_MARKER: &[u8] = b"\x1etoolhost-resident=";
 const HELLO_SEARCH_BYTES: usize = 64 * 1024;
 /// Random bytes per nonce.
 const NONCE_BYTES: usize = 12;
+/// Output a parked shell may produce (from background processes earlier
+/// commands left behind) before it is killed instead of drained forever.
+pub(crate) const MAX_IDLE_OUTPUT_BYTES: usize = 1024 * 1024;
 
-/// A running resident shell, idle between execs.
+/// The write half of a resident shell's channel. Dropping it closes the
+/// channel (russh sends nothing when a channel half is dropped), so a shell
+/// abandoned mid-way, a cancelled exec's for one, sees EOF and its session
+/// ends instead of holding a slot of the device's `MaxSessions`.
+struct Writer(Option<ChannelWriteHalf<Msg>>);
+
+impl Writer {
+    fn get(&self) -> &ChannelWriteHalf<Msg> {
+        self.0
+            .as_ref()
+            .expect("a resident shell's writer is only taken on drop")
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = writer.eof().await;
+                let _ = writer.close().await;
+            });
+        }
+    }
+}
+
+/// A running resident shell, between `start` and being parked.
 pub(crate) struct Resident {
     reader: ChannelReadHalf,
-    writer: ChannelWriteHalf<Msg>,
+    writer: Writer,
     /// The shell's pid, which is also its session's process group.
     pub pid: u32,
+}
+
+/// A resident shell waiting on its connection for the next exec. A task
+/// reads and discards its channel meanwhile: unread messages would fill
+/// russh's per-channel queue and stall the whole connection.
+pub(crate) struct Parked {
+    writer: Writer,
+    pid: u32,
+    wake: oneshot::Sender<()>,
+    drain: JoinHandle<Option<ChannelReadHalf>>,
+}
+
+impl Parked {
+    /// The shell back, ready for its next exec. `Err(pid)` when it ended or
+    /// wrote more than [`MAX_IDLE_OUTPUT_BYTES`] while parked: its channel is
+    /// closed and its process group should be killed.
+    pub(crate) async fn resume(self) -> Result<Resident, u32> {
+        let Parked {
+            writer,
+            pid,
+            wake,
+            drain,
+        } = self;
+        let _ = wake.send(());
+        match drain.await {
+            Ok(Some(reader)) => Ok(Resident {
+                reader,
+                writer,
+                pid,
+            }),
+            _ => Err(pid),
+        }
+    }
 }
 
 impl Resident {
@@ -62,11 +127,16 @@ impl Resident {
     /// (no POSIX `/bin/sh`, a forced command, ...).
     pub(crate) async fn start(channel: Channel<Msg>, deadline: Instant) -> Result<Self, RunError> {
         let (mut reader, writer) = channel.split();
+        let writer = Writer(Some(writer));
         let hello = b"printf '\\036toolhost-resident=%s\\n' \"$$\" >&2\n";
-        if writer.exec(true, RESIDENT_COMMAND).await.is_err()
-            || writer.data_bytes(&hello[..]).await.is_err()
-        {
-            return Err(RunError::ConnectionLost);
+        let send = async {
+            writer.get().exec(true, RESIDENT_COMMAND).await?;
+            writer.get().data_bytes(&hello[..]).await
+        };
+        match tokio::time::timeout_at(deadline.into(), send).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(RunError::ConnectionLost),
+            Err(_) => return Err(RunError::Timeout),
         }
         let mut stderr = Vec::new();
         let sleep = tokio::time::sleep_until(deadline.into());
@@ -80,23 +150,16 @@ impl Resident {
                             return Ok(Resident { reader, writer, pid });
                         }
                         if stderr.len() > HELLO_SEARCH_BYTES {
-                            let _ = writer.close().await;
                             return Err(RunError::Refused);
                         }
                     }
                     Some(ChannelMsg::Failure | ChannelMsg::ExitStatus { .. }
                          | ChannelMsg::ExitSignal { .. } | ChannelMsg::Eof
-                         | ChannelMsg::Close) => {
-                        let _ = writer.close().await;
-                        return Err(RunError::Refused);
-                    }
+                         | ChannelMsg::Close) => return Err(RunError::Refused),
                     Some(_) => {}
                     None => return Err(RunError::ConnectionLost),
                 },
-                () = &mut sleep => {
-                    let _ = writer.close().await;
-                    return Err(RunError::Timeout);
-                }
+                () = &mut sleep => return Err(RunError::Timeout),
             }
         }
     }
@@ -114,20 +177,40 @@ impl Resident {
         let started = Instant::now();
         let nonce = nonce();
         let line = script_line(command_line, &nonce);
-        if self.writer.data_bytes(line.into_bytes()).await.is_err() {
-            return (
-                Finished {
-                    result: Err(RunError::NotStarted),
-                    kill_pid: None,
-                },
-                None,
-            );
+        let pid = self.pid;
+        match tokio::time::timeout_at(
+            deadline.into(),
+            self.writer.get().data_bytes(line.into_bytes()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                let result = Err(RunError::NotStarted);
+                return (
+                    Finished {
+                        result,
+                        kill_pid: None,
+                    },
+                    None,
+                );
+            }
+            Err(_) => {
+                // Part of the line may have reached the shell.
+                let result = Err(RunError::Timeout);
+                return (
+                    Finished {
+                        result,
+                        kill_pid: Some(pid),
+                    },
+                    None,
+                );
+            }
         }
         let mut stdout = Framed::new(&nonce, true, cap);
         let mut stderr = Framed::new(&nonce, false, cap);
         let sleep = tokio::time::sleep_until(deadline.into());
         let mut sleep = std::pin::pin!(sleep);
-        let pid = self.pid;
         let abandon = |result| {
             (
                 Finished {
@@ -150,9 +233,9 @@ impl Resident {
                     None => {
                         return (Finished { result: Err(RunError::ConnectionLost), kill_pid: None }, None);
                     }
-                    Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }
-                         | ChannelMsg::Eof | ChannelMsg::Close) => {
-                        let _ = self.writer.close().await;
+                    // Output may still follow an exit status; only EOF and
+                    // close end the shell's streams.
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) => {
                         if stdout.state == State::BeforeStart && stderr.state == State::BeforeStart {
                             // The shell was gone before it printed the start
                             // marker (SSH delivers data before the close), so
@@ -165,17 +248,13 @@ impl Resident {
                     }
                     Some(_) => {}
                 },
-                () = &mut sleep => {
-                    let _ = self.writer.close().await;
-                    return abandon(Err(RunError::Timeout));
-                }
+                () = &mut sleep => return abandon(Err(RunError::Timeout)),
             }
             if stdout.out.dropped.saturating_add(stderr.out.dropped) > MAX_DRAIN_BYTES {
-                let _ = self.writer.close().await;
                 let output = ExecOutput {
                     exit_code: None,
                     signal: None,
-                    stdout_truncated: true,
+                    stdout_truncated: stdout.out.dropped > 0,
                     stderr_truncated: stderr.out.dropped > 0,
                     stdout: stdout.out.data,
                     stderr: stderr.out.data,
@@ -208,17 +287,43 @@ impl Resident {
                 Some(self),
             )
         } else {
-            let _ = self.writer.close().await;
             abandon(result)
         }
     }
 
-    /// Ends the shell politely (EOF on its script), in the background.
-    pub(crate) fn retire(self) {
-        tokio::spawn(async move {
-            let _ = self.writer.eof().await;
-            let _ = self.writer.close().await;
+    /// Parks the shell until its next exec, draining its channel meanwhile.
+    pub(crate) fn park(self) -> Parked {
+        let Resident {
+            mut reader,
+            writer,
+            pid,
+        } = self;
+        let (wake, mut woken) = oneshot::channel::<()>();
+        let drain = tokio::spawn(async move {
+            let mut seen = 0usize;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut woken => return Some(reader),
+                    msg = reader.wait() => match msg {
+                        Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                            seen = seen.saturating_add(data.len());
+                            if seen > MAX_IDLE_OUTPUT_BYTES {
+                                return None;
+                            }
+                        }
+                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return None,
+                        Some(_) => {}
+                    },
+                }
+            }
         });
+        Parked {
+            writer,
+            pid,
+            wake,
+            drain,
+        }
     }
 }
 

@@ -230,8 +230,7 @@ impl TestSshd {
              MaxStartups 200\n\
              SetEnv SHLVL=1 PATH={d}/bin:/usr/local/bin:/usr/bin:/bin\n\
              LogLevel {log_level}\n",
-            log_level =
-                std::env::var("TOOLHOST_TEST_SSHD_LOG_LEVEL").unwrap_or_else(|_| "ERROR".into()),
+            log_level = std::env::var("TEST_SSHD_LOG_LEVEL").unwrap_or_else(|_| "ERROR".into()),
         );
         std::fs::write(self.dir.path().join("sshd_config"), config).expect("sshd_config");
     }

@@ -688,3 +688,55 @@ async fn a_cancelled_exec_kills_the_remote_command_in_both_modes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_shell_that_will_not_stop_writing_is_killed_not_drained_forever() {
+    let sshd = TestSshd::start();
+    let (pool, _) = new_pool(sshd.config());
+    let target = sshd.target("dev");
+    let word = format!("stray-{}", std::process::id());
+    // The command ends at once; 300 ms later a process it left behind
+    // starts writing endlessly into the parked shell's streams.
+    let out = pool
+        .exec(
+            &target,
+            &argv(&["sh", "-c", &format!("(sleep 0.3; exec yes {word}) &")]),
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The connection is not stalled, the next exec gets a fresh shell, and
+    // the writer (in the old shell's process group) is killed.
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        pool.exec(&target, &argv(&["echo", "next"]), ExecOptions::default()),
+    )
+    .await
+    .expect("the connection is not stalled")
+    .unwrap();
+    assert_eq!(out.stdout, b"next\n");
+    assert_eq!(pool.stats().resident_shells_started, 2);
+    assert!(
+        gone_within(&format!("yes {word}"), Duration::from_secs(5)),
+        "the endless writer survived"
+    );
+}
+
+#[tokio::test]
+async fn a_program_name_starting_with_a_dash_is_refused() {
+    let sshd = TestSshd::start();
+    let (pool, _) = new_pool(sshd.config());
+    let err = pool
+        .exec(
+            &sshd.target("dev"),
+            &argv(&["-c", "id"]),
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::InvalidRequest(_)), "{err:?}");
+    assert_eq!(pool.stats().connections_opened, 0);
+}

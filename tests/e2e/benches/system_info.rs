@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo build --release -p toolhost
-//! TOOLHOST_E2E_LOG=warn cargo bench -p toolhost-e2e --bench system_info
+//! E2E_SERVER_LOG=warn cargo bench -p toolhost-e2e --bench system_info
 //! ```
 
 use std::sync::Arc;

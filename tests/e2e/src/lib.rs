@@ -138,10 +138,10 @@ impl TestServer {
             .arg("serve")
             .arg("--config")
             .arg(config)
-            // The server's log filter; benchmarks set TOOLHOST_E2E_LOG=warn.
+            // The server's log filter; benchmarks set E2E_SERVER_LOG=warn.
             .env(
                 "RUST_LOG",
-                std::env::var("TOOLHOST_E2E_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("E2E_SERVER_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
