@@ -220,6 +220,7 @@ impl Resident {
                 None,
             )
         };
+        let mut overflowed = false;
         while !(stdout.done() && stderr.done()) {
             tokio::select! {
                 biased;
@@ -251,20 +252,13 @@ impl Resident {
                 () = &mut sleep => return abandon(Err(RunError::Timeout)),
             }
             if stdout.out.dropped.saturating_add(stderr.out.dropped) > MAX_DRAIN_BYTES {
-                let output = ExecOutput {
-                    exit_code: None,
-                    signal: None,
-                    stdout_truncated: stdout.out.dropped > 0,
-                    stderr_truncated: stderr.out.dropped > 0,
-                    stdout: stdout.out.data,
-                    stderr: stderr.out.data,
-                    duration: started.elapsed(),
-                };
-                return abandon(Ok(output));
+                overflowed = true;
+                break;
             }
         }
         let output = ExecOutput {
-            exit_code: stdout.status,
+            // Cut off past the drain limit: the command never finished.
+            exit_code: if overflowed { None } else { stdout.status },
             signal: None,
             stdout_truncated: stdout.out.dropped > 0,
             stderr_truncated: stderr.out.dropped > 0,
@@ -272,6 +266,9 @@ impl Resident {
             stderr: stderr.out.data,
             duration: started.elapsed(),
         };
+        if overflowed {
+            return abandon(Ok(output));
+        }
         let reusable = output.exit_code.is_some();
         let result = if reusable {
             Ok(output)
