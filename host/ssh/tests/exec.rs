@@ -5,12 +5,17 @@ use std::time::{Duration, Instant};
 
 use toolhost_ssh::testing::TestSshd;
 use toolhost_ssh::{
-    ExecMode, ExecOptions, HostKeyPolicy, HostKeyStore, MemoryHostKeyStore, SshConfig, SshError,
-    SshPool,
+    ExecMode, ExecOptions, ExecOutput, HostKeyPolicy, HostKeyStore, MemoryHostKeyStore, SshConfig,
+    SshError, SshPool, SshTarget,
 };
 
 fn argv(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `argv` on `target` with default options.
+async fn run(pool: &SshPool, target: &SshTarget, args: &[&str]) -> Result<ExecOutput, SshError> {
+    pool.exec(target, &argv(args), ExecOptions::default()).await
 }
 
 fn new_pool(config: SshConfig) -> (SshPool, Arc<MemoryHostKeyStore>) {
@@ -31,22 +36,14 @@ async fn runs_a_command_and_returns_its_output_and_status() {
     let sshd = TestSshd::start();
     let (pool, _) = new_pool(sshd.config());
     let target = sshd.target("dev");
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["echo", "hello", "world"]),
-            ExecOptions::default(),
-        )
+    let out = run(&pool, &target, &["echo", "hello", "world"])
         .await
         .unwrap();
     assert_eq!(out.stdout, b"hello world\n");
     assert_eq!(out.exit_code, Some(0));
     assert!(!out.stdout_truncated && !out.stderr_truncated);
 
-    let out = pool
-        .exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["true"]).await.unwrap();
     assert!(out.success());
 }
 
@@ -186,12 +183,7 @@ async fn reports_exit_codes_stderr_and_signals() {
     let sshd = TestSshd::start();
     let (pool, _) = new_pool(sshd.config());
     let target = sshd.target("dev");
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["sh", "-c", "echo oops >&2; exit 42"]),
-            ExecOptions::default(),
-        )
+    let out = run(&pool, &target, &["sh", "-c", "echo oops >&2; exit 42"])
         .await
         .unwrap();
     assert_eq!(out.exit_code, Some(42));
@@ -200,12 +192,7 @@ async fn reports_exit_codes_stderr_and_signals() {
 
     // A resident shell (the default) reports a signal death as the shell
     // does, 128 + n; a session per exec reports the signal itself.
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["sh", "-c", "kill -TERM $$"]),
-            ExecOptions::default(),
-        )
+    let out = run(&pool, &target, &["sh", "-c", "kill -TERM $$"])
         .await
         .unwrap();
     assert_eq!(out.exit_code, Some(128 + 15), "{out:?}");
@@ -214,26 +201,14 @@ async fn reports_exit_codes_stderr_and_signals() {
         exec_mode: ExecMode::Session,
         ..sshd.config()
     });
-    let out = sessions
-        .exec(
-            &target,
-            &argv(&["sh", "-c", "kill -TERM $$"]),
-            ExecOptions::default(),
-        )
+    let out = run(&sessions, &target, &["sh", "-c", "kill -TERM $$"])
         .await
         .unwrap();
     assert_eq!(out.signal.as_deref(), Some("TERM"), "{out:?}");
     assert_eq!(out.exit_code, None);
     assert_eq!(sessions.stats().resident_shells_started, 0);
 
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["no-such-program-xyz"]),
-            ExecOptions::default(),
-        )
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["no-such-program-xyz"]).await.unwrap();
     assert_eq!(out.exit_code, Some(127));
 }
 
@@ -261,12 +236,7 @@ async fn caps_100_mb_of_output_and_flags_it() {
     eprintln!("100 MB capped in {:?}: {out:?}", started.elapsed());
 
     // The connection is still usable afterwards.
-    let out = pool
-        .exec(
-            &sshd.target("dev"),
-            &argv(&["echo", "ok"]),
-            ExecOptions::default(),
-        )
+    let out = run(&pool, &sshd.target("dev"), &["echo", "ok"])
         .await
         .unwrap();
     assert_eq!(out.stdout, b"ok\n");
@@ -308,18 +278,13 @@ async fn pins_the_host_key_on_first_use_and_refuses_a_changed_one() {
     let mut sshd = TestSshd::start();
     let (pool, store) = new_pool(sshd.config());
     let target = sshd.target("dev");
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
     let pinned = store.pinned("dev").await.unwrap();
     assert_eq!(pinned.len(), 1);
     assert_eq!(pinned[0].key_type, "ssh-ed25519");
 
     sshd.change_host_key();
-    let err = pool
-        .exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap_err();
+    let err = run(&pool, &target, &["true"]).await.unwrap_err();
     let SshError::HostKeyMismatch { expected, got, .. } = &err else {
         panic!("expected a host key mismatch, got {err:?}");
     };
@@ -327,16 +292,13 @@ async fn pins_the_host_key_on_first_use_and_refuses_a_changed_one() {
     assert_ne!(expected, got);
     // Refused again, not silently re-pinned.
     assert!(matches!(
-        pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-            .await,
+        run(&pool, &target, &["true"]).await,
         Err(SshError::HostKeyMismatch { .. })
     ));
 
     // The admin re-trusts the device.
     assert_eq!(store.forget("dev").await.unwrap(), 1);
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
 }
 
 #[tokio::test]
@@ -347,10 +309,7 @@ async fn strict_mode_refuses_an_unknown_key_and_accepts_a_known_hosts_entry() {
         host_key_policy: HostKeyPolicy::Strict,
         ..sshd.config()
     });
-    let err = strict
-        .exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap_err();
+    let err = run(&strict, &target, &["true"]).await.unwrap_err();
     assert!(matches!(err, SshError::HostKeyUnknown { .. }), "{err:?}");
     assert!(store.pinned("dev").await.unwrap().is_empty());
 
@@ -361,10 +320,7 @@ async fn strict_mode_refuses_an_unknown_key_and_accepts_a_known_hosts_entry() {
         known_hosts_file: Some(known_hosts),
         ..sshd.config()
     });
-    strict
-        .exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&strict, &target, &["true"]).await.unwrap();
     assert_eq!(store.pinned("dev").await.unwrap().len(), 1);
 }
 
@@ -378,10 +334,7 @@ async fn nothing_listening_fails_fast_with_connect_failed() {
     };
     let (pool, _) = new_pool(sshd.config());
     let started = Instant::now();
-    let err = pool
-        .exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap_err();
+    let err = run(&pool, &target, &["true"]).await.unwrap_err();
     assert!(matches!(err, SshError::ConnectFailed { .. }), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -398,12 +351,7 @@ async fn a_wrong_client_key_is_auth_failed() {
         identity_file: Some(sshd.wrong_key.clone()),
         ..sshd.config()
     });
-    let err = pool
-        .exec(
-            &sshd.target("dev"),
-            &argv(&["true"]),
-            ExecOptions::default(),
-        )
+    let err = run(&pool, &sshd.target("dev"), &["true"])
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::AuthFailed { .. }), "{err:?}");
@@ -416,12 +364,7 @@ async fn a_wrong_client_key_is_auth_failed() {
         identity_file: None,
         ..sshd.config()
     });
-    let err = pool
-        .exec(
-            &sshd.target("dev"),
-            &argv(&["true"]),
-            ExecOptions::default(),
-        )
+    let err = run(&pool, &sshd.target("dev"), &["true"])
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::AuthFailed { .. }), "{err:?}");
@@ -439,12 +382,7 @@ async fn authenticates_with_rsa_ecdsa_and_passphrase_protected_keys() {
             identity_passphrase: passphrase.map(toolhost_ssh::Secret::new),
             ..sshd.config()
         });
-        let out = pool
-            .exec(
-                &sshd.target("dev"),
-                &argv(&["echo", "in"]),
-                ExecOptions::default(),
-            )
+        let out = run(&pool, &sshd.target("dev"), &["echo", "in"])
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", key.display()));
         assert_eq!(out.stdout, b"in\n");
@@ -460,9 +398,7 @@ async fn a_per_device_key_overrides_the_global_identity() {
     });
     let mut target = sshd.target("dev");
     target.key_path = Some(sshd.client_key.clone());
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,17 +406,12 @@ async fn a_killed_sshd_fails_the_running_call_and_the_next_call_reconnects() {
     let mut sshd = TestSshd::start();
     let (pool, _) = new_pool(sshd.config());
     let target = sshd.target("dev");
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
 
     let running = {
         let pool = pool.clone();
         let target = target.clone();
-        tokio::spawn(async move {
-            pool.exec(&target, &argv(&["sleep", "30"]), ExecOptions::default())
-                .await
-        })
+        tokio::spawn(async move { run(&pool, &target, &["sleep", "30"]).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     sshd.restart();
@@ -491,10 +422,7 @@ async fn a_killed_sshd_fails_the_running_call_and_the_next_call_reconnects() {
         .unwrap_err();
     assert!(matches!(err, SshError::DeviceOffline { .. }), "{err:?}");
 
-    let out = pool
-        .exec(&target, &argv(&["echo", "back"]), ExecOptions::default())
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["echo", "back"]).await.unwrap();
     assert_eq!(out.stdout, b"back\n");
     assert_eq!(pool.stats().connections_opened, 2);
 }
@@ -504,15 +432,10 @@ async fn a_pooled_connection_that_died_idle_is_replaced_transparently() {
     let mut sshd = TestSshd::start();
     let (pool, _) = new_pool(sshd.config());
     let target = sshd.target("dev");
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
     sshd.restart();
     // Give the client a moment to notice, or not: either way the exec works.
-    let out = pool
-        .exec(&target, &argv(&["echo", "again"]), ExecOptions::default())
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["echo", "again"]).await.unwrap();
     assert_eq!(out.stdout, b"again\n");
     assert_eq!(pool.stats().connections_opened, 2);
 }
@@ -531,12 +454,7 @@ async fn concurrent_execs_share_one_connection() {
         let pool = pool.clone();
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            pool.exec(
-                &target,
-                &argv(&["echo", &i.to_string()]),
-                ExecOptions::default(),
-            )
-            .await
+            run(&pool, &target, &["echo", &i.to_string()]).await
         }));
     }
     for (i, task) in tasks.into_iter().enumerate() {
@@ -556,15 +474,11 @@ async fn idle_connections_expire() {
         ..sshd.config()
     });
     let target = sshd.target("dev");
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
     assert_eq!(pool.stats().connections_open, 1);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(pool.stats().connections_open, 0);
-    pool.exec(&target, &argv(&["true"]), ExecOptions::default())
-        .await
-        .unwrap();
+    run(&pool, &target, &["true"]).await.unwrap();
     assert_eq!(pool.stats().connections_opened, 2);
 }
 
@@ -595,12 +509,7 @@ async fn a_resident_shell_serves_many_execs_and_drops_stray_output() {
     let (pool, _) = new_pool(sshd.config());
     let target = sshd.target("dev");
     for i in 0..20 {
-        let out = pool
-            .exec(
-                &target,
-                &argv(&["echo", &i.to_string()]),
-                ExecOptions::default(),
-            )
+        let out = run(&pool, &target, &["echo", &i.to_string()])
             .await
             .unwrap();
         assert_eq!(out.stdout, format!("{i}\n").as_bytes());
@@ -612,42 +521,28 @@ async fn a_resident_shell_serves_many_execs_and_drops_stray_output() {
 
     // A background process left behind keeps writing to the shell's
     // streams after its command ended; none of it reaches the next exec.
-    let out = pool
-        .exec(
-            &target,
-            &argv(&[
-                "sh",
-                "-c",
-                "(sleep 0.2; echo stray; echo stray >&2) & echo first",
-            ]),
-            ExecOptions::default(),
-        )
-        .await
-        .unwrap();
+    let out = run(
+        &pool,
+        &target,
+        &[
+            "sh",
+            "-c",
+            "(sleep 0.2; echo stray; echo stray >&2) & echo first",
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(out.stdout, b"first\n");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let out = pool
-        .exec(&target, &argv(&["echo", "next"]), ExecOptions::default())
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["echo", "next"]).await.unwrap();
     assert_eq!(out.stdout, b"next\n");
     assert!(out.stderr.is_empty(), "{out:?}");
     assert_eq!(pool.stats().resident_shells_started, 1);
 
     // The program's stdin is /dev/null, never the shell's script.
-    let out = pool
-        .exec(&target, &argv(&["cat"]), ExecOptions::default())
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["cat"]).await.unwrap();
     assert!(out.stdout.is_empty(), "{out:?}");
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["echo", "still-there"]),
-            ExecOptions::default(),
-        )
-        .await
-        .unwrap();
+    let out = run(&pool, &target, &["echo", "still-there"]).await.unwrap();
     assert_eq!(out.stdout, b"still-there\n");
 }
 
@@ -668,11 +563,7 @@ async fn a_cancelled_exec_kills_the_remote_command_in_both_modes() {
         // cancels the tool call.
         let cancelled = tokio::time::timeout(
             Duration::from_millis(500),
-            pool.exec(
-                &sshd.target("dev"),
-                &argv(&["sleep", &marker]),
-                ExecOptions::default(),
-            ),
+            run(&pool, &sshd.target("dev"), &["sleep", &marker]),
         )
         .await;
         assert!(cancelled.is_err(), "{mode:?}: the exec should still run");
@@ -691,14 +582,13 @@ async fn a_parked_shell_that_will_not_stop_writing_is_killed_not_drained_forever
     let word = format!("stray-{}", std::process::id());
     // The command ends at once; 300 ms later a process it left behind
     // starts writing endlessly into the parked shell's streams.
-    let out = pool
-        .exec(
-            &target,
-            &argv(&["sh", "-c", &format!("(sleep 0.3; exec yes {word}) &")]),
-            ExecOptions::default(),
-        )
-        .await
-        .unwrap();
+    let out = run(
+        &pool,
+        &target,
+        &["sh", "-c", &format!("(sleep 0.3; exec yes {word}) &")],
+    )
+    .await
+    .unwrap();
     assert_eq!(out.exit_code, Some(0), "{out:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -706,7 +596,7 @@ async fn a_parked_shell_that_will_not_stop_writing_is_killed_not_drained_forever
     // the writer (in the old shell's process group) is killed.
     let out = tokio::time::timeout(
         Duration::from_secs(10),
-        pool.exec(&target, &argv(&["echo", "next"]), ExecOptions::default()),
+        run(&pool, &target, &["echo", "next"]),
     )
     .await
     .expect("the connection is not stalled")
